@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import LSTMCore
+
+/// A read-only file mapped into memory. Pages are read only when touched, so reading the
+/// header of a large model does not read its blobs.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    private let base: UnsafeMutableRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LSTMError(.io, "\(path): cannot open (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LSTMError(.io, "\(path): cannot stat (\(String(cString: strerror(errno))))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw LSTMError(.io, "\(path): not a regular file") }
+        size = Int(st.st_size)
+        if size == 0 {
+            base = nil
+            return
+        }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else { throw LSTMError(.io, "\(path): cannot map (\(String(cString: strerror(errno))))") }
+        base = p
+    }
+
+    deinit { if let base { munmap(base, size) } }
+
+    /// Calls `body` with the bytes in `range`, which the caller has bounds-checked.
+    public func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(range.lowerBound >= 0 && range.upperBound <= size, "range outside the file")
+        guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count))
+    }
+
+    public func bytes(_ range: Range<Int>) -> [UInt8] { withBytes(range) { Array($0) } }
+}
+
+/// Reads a whole file (for small inputs such as .npy, .json, .onnx).
+public func readWholeFile(_ path: String, limit: Int = 1 << 34) throws -> [UInt8] {
+    let f = try MappedFile(path: path)
+    guard f.size <= limit else { throw LSTMError(.io, "\(path): \(f.size) bytes is more than the \(limit) allowed") }
+    return f.bytes(0..<f.size)
+}
+
+/// Writes files so that a reader never sees a half-written one: the bytes go to a temporary
+/// file in the same directory, which is flushed to disk and renamed over the target, and then
+/// the directory itself is flushed. An interrupted write leaves the old file as it was.
+public enum AtomicFile {
+    public static func write(_ path: String, chunks: [[UInt8]]) throws {
+        try write(path) { emit in for c in chunks { try emit(c) } }
+    }
+
+    /// `produce` receives a function that appends bytes to the file.
+    public static func write(_ path: String, _ produce: ((([UInt8]) throws -> Void)) throws -> Void) throws {
+        let dir = directoryOf(path)
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        var template = Array("\(dir)/.\(name).tmp-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw LSTMError(.io, "\(path): cannot create a temporary file in \(dir) (\(String(cString: strerror(errno))))") }
+        let tmpPath = String(cString: template.map { $0 })
+        var committed = false
+        defer {
+            if !committed { unlink(tmpPath) }
+        }
+        do {
+            defer { close(fd) }
+            try produce { chunk in
+                var written = 0
+                try chunk.withUnsafeBytes { buf in
+                    while written < buf.count {
+                        let n = Glibc.write(fd, buf.baseAddress! + written, buf.count - written)
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            throw LSTMError(.io, "\(path): write failed (\(String(cString: strerror(errno))))")
+                        }
+                        written += n
+                    }
+                }
+            }
+            // Keep the permissions an existing file had; new files get the usual 0644.
+            var st = stat()
+            let mode: mode_t = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o644
+            fchmod(fd, mode)
+            guard fsync(fd) == 0 else { throw LSTMError(.io, "\(path): fsync failed (\(String(cString: strerror(errno))))") }
+        }
+        guard rename(tmpPath, path) == 0 else {
+            throw LSTMError(.io, "\(path): cannot rename the temporary file into place (\(String(cString: strerror(errno))))")
+        }
+        committed = true
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    static func directoryOf(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let d = String(path[..<slash])
+        return d.isEmpty ? "/" : d
+    }
+}
+
+public func fileExists(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0
+}
+
+public func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}

@@ -1,0 +1,298 @@
+/// Descriptive metadata of a model. Strings are untrusted when read from a file.
+public struct Metadata: Equatable, Sendable {
+    public var name: String?
+    public var description: String?
+    public var producerName: String?
+    public var producerVersion: String?
+    public var sourceFramework: String?
+    public var sourceFile: String?
+    /// RFC 3339, UTC.
+    public var created: String?
+    /// Free key/value pairs, in file order (keys are unique).
+    public var properties: [(key: String, value: String)]
+    public var unknownFields: [UnknownField]
+
+    public init(name: String? = nil, description: String? = nil, producerName: String? = nil,
+                producerVersion: String? = nil, sourceFramework: String? = nil, sourceFile: String? = nil,
+                created: String? = nil, properties: [(key: String, value: String)] = [],
+                unknownFields: [UnknownField] = []) {
+        self.name = name
+        self.description = description
+        self.producerName = producerName
+        self.producerVersion = producerVersion
+        self.sourceFramework = sourceFramework
+        self.sourceFile = sourceFile
+        self.created = created
+        self.properties = properties
+        self.unknownFields = unknownFields
+    }
+
+    public static func == (a: Metadata, b: Metadata) -> Bool {
+        a.name == b.name && a.description == b.description && a.producerName == b.producerName
+            && a.producerVersion == b.producerVersion && a.sourceFramework == b.sourceFramework
+            && a.sourceFile == b.sourceFile && a.created == b.created
+            && a.properties.map(\.key) == b.properties.map(\.key)
+            && a.properties.map(\.value) == b.properties.map(\.value) && a.unknownFields == b.unknownFields
+    }
+}
+
+/// LSTM-only options. Defaults describe a plain LSTM.
+public struct LSTMOptions: Equatable, Sendable {
+    /// Gates with a peephole connection (input and forget see c_{t-1}, output sees c_t).
+    public var peepholes: Set<PeepholeGate>
+    /// Coupled input and forget gates: only the forget gate has parameters, i = 1 - f.
+    public var coupled: Bool
+    /// Size P of the projection h_t = W_proj (o ⊙ tanh c_t); nil when there is none.
+    public var projectionSize: Int?
+    /// c_t is clipped to [-clip, clip] after its update (TensorFlow `cell_clip`).
+    public var cellClip: Double?
+    /// The projected h_t is clipped to [-clip, clip] (TensorFlow `proj_clip`).
+    public var projectionClip: Double?
+
+    public init(peepholes: Set<PeepholeGate> = [], coupled: Bool = false, projectionSize: Int? = nil,
+                cellClip: Double? = nil, projectionClip: Double? = nil) {
+        self.peepholes = peepholes
+        self.coupled = coupled
+        self.projectionSize = projectionSize
+        self.cellClip = cellClip
+        self.projectionClip = projectionClip
+    }
+}
+
+/// What one layer computes: its cell, sizes and variant options (no weights).
+public struct LayerSpec: Equatable, Sendable {
+    public var cell: CellFamily
+    public var inputSize: Int
+    public var hiddenSize: Int
+    public var direction: Direction
+    public var hasBias: Bool
+    /// One list per pass (forward first): RNN [act], LSTM [f, g, h], GRU [f, g].
+    public var activations: [[Activation]]
+    public var lstm: LSTMOptions
+    /// ONNX `clip`: every gate pre-activation (bias and peephole included) is clipped to
+    /// [-clip, clip] before its activation; any cell family.
+    public var activationClip: Double?
+    /// GRU: true for the reset-after form (PyTorch, cuDNN, ONNX linear_before_reset=1).
+    public var resetAfter: Bool
+    /// Whether learned initial states (h0, and c0 for LSTM) are stored per pass.
+    public var hasInitialState: Bool
+    public var unknownFields: [UnknownField]
+
+    public init(cell: CellFamily, inputSize: Int, hiddenSize: Int, direction: Direction = .forward,
+                hasBias: Bool = true, activations: [[Activation]]? = nil, lstm: LSTMOptions = LSTMOptions(),
+                activationClip: Double? = nil, resetAfter: Bool = true, hasInitialState: Bool = false, unknownFields: [UnknownField] = []) {
+        self.cell = cell
+        self.inputSize = inputSize
+        self.hiddenSize = hiddenSize
+        self.direction = direction
+        self.hasBias = hasBias
+        self.activations = activations ?? Array(repeating: LayerSpec.defaultActivations(cell), count: direction.count)
+        self.lstm = lstm
+        self.activationClip = activationClip
+        self.resetAfter = resetAfter
+        self.hasInitialState = hasInitialState
+        self.unknownFields = unknownFields
+    }
+
+    public static func defaultActivations(_ cell: CellFamily) -> [Activation] {
+        switch cell {
+        case .rnn: return [.tanh]
+        case .lstm: return [.sigmoid, .tanh, .tanh]
+        case .gru: return [.sigmoid, .tanh]
+        }
+    }
+
+    public static func activationCount(_ cell: CellFamily) -> Int { defaultActivations(cell).count }
+
+    /// Width of h (P with a projection, else H).
+    public var outputSize: Int { lstm.projectionSize ?? hiddenSize }
+
+    /// Number of H-row gate blocks in W_x, W_h, b_x and b_h.
+    public var gateCount: Int {
+        switch cell {
+        case .rnn: return 1
+        case .lstm: return lstm.coupled ? 3 : 4
+        case .gru: return 3
+        }
+    }
+
+    /// The gate order of the stacked tensors (docs/FORMAT.md).
+    public var gateLayout: GateLayout {
+        switch cell {
+        case .rnn: return .rnn
+        case .lstm: return lstm.coupled ? .lstmFGO : .lstmIFGO
+        case .gru: return .gruZRN
+        }
+    }
+
+    /// The shape a tensor of this role must have, or nil when the layer has no such tensor.
+    public func expectedShape(_ role: TensorRole) -> [Int]? {
+        let g = gateCount * hiddenSize
+        switch role {
+        case .inputWeights: return [g, inputSize]
+        case .recurrentWeights: return [g, outputSize]
+        case .inputBias, .recurrentBias: return hasBias ? [g] : nil
+        case .peepholeInput: return cell == .lstm && lstm.peepholes.contains(.input) ? [hiddenSize] : nil
+        case .peepholeForget: return cell == .lstm && lstm.peepholes.contains(.forget) ? [hiddenSize] : nil
+        case .peepholeOutput: return cell == .lstm && lstm.peepholes.contains(.output) ? [hiddenSize] : nil
+        case .projection: return cell == .lstm && lstm.projectionSize != nil ? [outputSize, hiddenSize] : nil
+        case .initialHidden: return hasInitialState ? [outputSize] : nil
+        case .initialCell: return hasInitialState && cell == .lstm ? [hiddenSize] : nil
+        }
+    }
+
+    public var expectedRoles: [TensorRole] { TensorRole.allCases.filter { expectedShape($0) != nil } }
+
+    /// Learned parameters of one pass (initial states not counted).
+    public var parametersPerPass: Int {
+        expectedRoles.filter { $0 != .initialHidden && $0 != .initialCell }
+            .map { expectedShape($0)!.reduce(1, *) }.reduce(0, +)
+    }
+
+    public var parameterCount: Int { parametersPerPass * direction.count }
+
+    /// Checks that the options make sense together; `at` names the layer in errors.
+    public func validate(at where_: String) throws {
+        func fail(_ s: String) -> LSTMError { LSTMError(.invalidModel, "\(where_): \(s)") }
+        let cap = 1 << 24
+        guard inputSize > 0, inputSize <= cap else { throw fail("input_size \(inputSize) is not in 1...\(cap)") }
+        guard hiddenSize > 0, hiddenSize <= cap else { throw fail("hidden_size \(hiddenSize) is not in 1...\(cap)") }
+        guard activations.count == direction.count else {
+            throw fail("\(activations.count) activation lists for \(direction.count) direction(s)")
+        }
+        let n = LayerSpec.activationCount(cell)
+        for (d, list) in activations.enumerated() where list.count != n {
+            throw fail("direction \(d) has \(list.count) activations, a \(cell.rawValue) cell takes \(n)")
+        }
+        for list in activations {
+            for a in list where !a.alpha.isFinite || !a.beta.isFinite {
+                throw fail("activation \(a.kind.rawValue) has a non-finite alpha or beta")
+            }
+        }
+        for (name, v) in [("activation_clip", activationClip), ("cell_clip", lstm.cellClip),
+                          ("projection_clip", lstm.projectionClip)] {
+            if let v, !(v > 0 && v.isFinite) { throw fail("\(name) must be a positive finite number, got \(v)") }
+        }
+        if cell != .lstm {
+            if !lstm.peepholes.isEmpty { throw fail("peepholes are an LSTM option, this is a \(cell.rawValue) layer") }
+            if lstm.coupled { throw fail("coupled gates are an LSTM option, this is a \(cell.rawValue) layer") }
+            if lstm.projectionSize != nil { throw fail("a projection is an LSTM option, this is a \(cell.rawValue) layer") }
+            if lstm.cellClip != nil || lstm.projectionClip != nil {
+                throw fail("cell and projection clips are LSTM options, this is a \(cell.rawValue) layer")
+            }
+        }
+        if lstm.coupled && lstm.peepholes.contains(.input) {
+            throw fail("a coupled LSTM has no input gate parameters, so no input peephole (use forget/output)")
+        }
+        if let p = lstm.projectionSize, !(p > 0 && p <= cap) { throw fail("projection_size \(p) is not in 1...\(cap)") }
+        if lstm.projectionClip != nil && lstm.projectionSize == nil {
+            throw fail("projection_clip is set but the layer has no projection")
+        }
+    }
+}
+
+public enum GateLayout: String, Sendable {
+    case rnn, lstmIFGO = "lstm_ifgo", lstmFGO = "lstm_fgo", gruZRN = "gru_zrn"
+}
+
+/// One layer: what it computes and its tensors, one dictionary per pass (forward first).
+public struct Layer: Equatable, Sendable {
+    public var spec: LayerSpec
+    public var passes: [[TensorRole: Tensor]]
+
+    public init(spec: LayerSpec, passes: [[TensorRole: Tensor]]) {
+        self.spec = spec
+        self.passes = passes
+    }
+
+    /// Checks every tensor against the spec: no missing, no extra, exact shapes.
+    public func validate(index: Int) throws {
+        let here = "layer \(index)"
+        try spec.validate(at: here)
+        guard passes.count == spec.direction.count else {
+            throw LSTMError(.invalidModel, "\(here): \(passes.count) weight sets for a \(spec.direction.rawValue) layer")
+        }
+        for (d, pass) in passes.enumerated() {
+            let passName = spec.direction.passes[d].rawValue
+            for role in TensorRole.allCases {
+                let name = tensorName(layer: index, pass: spec.direction.passes[d], role: role)
+                switch (spec.expectedShape(role), pass[role]) {
+                case (nil, nil): continue
+                case (let shape?, nil):
+                    throw LSTMError(.missingTensor, "\(here) \(passName): missing tensor \(name) of shape \(shape)")
+                case (nil, _?):
+                    throw LSTMError(.extraTensor, "\(here) \(passName): unexpected tensor \(name) (the layer's options do not use it)")
+                case (let shape?, let t?):
+                    if t.shape != shape {
+                        throw LSTMError(.shape, "\(name): shape \(t.shape), expected \(shape)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A whole model: metadata and a stack of layers.
+public struct Model: Equatable, Sendable {
+    public var metadata: Metadata
+    public var layers: [Layer]
+    /// Header fields this version does not know, kept for the round trip.
+    public var unknownFields: [UnknownField]
+
+    public init(metadata: Metadata = Metadata(), layers: [Layer], unknownFields: [UnknownField] = []) {
+        self.metadata = metadata
+        self.layers = layers
+        self.unknownFields = unknownFields
+    }
+
+    public var parameterCount: Int { layers.map(\.spec.parameterCount).reduce(0, +) }
+
+    /// Width of the model's input and output vectors.
+    public var inputSize: Int { layers.first?.spec.inputSize ?? 0 }
+    public var outputSize: Int { layers.last.map { $0.spec.direction.count * $0.spec.outputSize } ?? 0 }
+
+    /// Validates every layer and the chaining of layer widths.
+    public func validate() throws {
+        guard !layers.isEmpty else { throw LSTMError(.invalidModel, "the model has no layers") }
+        guard layers.count <= 4096 else { throw LSTMError(.invalidModel, "\(layers.count) layers is more than the 4096 allowed") }
+        for (i, layer) in layers.enumerated() {
+            try layer.validate(index: i)
+            if i > 0 {
+                let prev = layers[i - 1].spec
+                let width = prev.direction.count * prev.outputSize
+                guard layer.spec.inputSize == width else {
+                    throw LSTMError(.invalidModel, "layer \(i): input_size \(layer.spec.inputSize) but layer \(i - 1) outputs \(width) values per step")
+                }
+            }
+        }
+    }
+
+    /// The tensors in file order with their canonical names.
+    public var namedTensors: [(name: String, tensor: Tensor)] {
+        var out: [(String, Tensor)] = []
+        for (i, layer) in layers.enumerated() {
+            for (d, pass) in layer.passes.enumerated() {
+                for role in TensorRole.allCases {
+                    if let t = pass[role] {
+                        out.append((tensorName(layer: i, pass: layer.spec.direction.passes[d], role: role), t))
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// `layers.{k}.{forward|reverse}.{role}`: the name a tensor has in the file.
+public func tensorName(layer: Int, pass: Pass, role: TensorRole) -> String {
+    "layers.\(layer).\(pass.rawValue).\(role.rawValue)"
+}
+
+/// Parses a canonical tensor name; nil when it is not of that form.
+public func parseTensorName(_ name: String) -> (layer: Int, pass: Pass, role: TensorRole)? {
+    let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 4, parts[0] == "layers", let k = Int(parts[1]), k >= 0, String(k) == parts[1],
+          let pass = Pass(rawValue: String(parts[2])), let role = TensorRole(rawValue: String(parts[3]))
+    else { return nil }
+    return (k, pass, role)
+}

@@ -1,0 +1,136 @@
+/// A dense tensor: little-endian element bytes with their type and shape.
+///
+/// The bytes are the raw (decoded) values; `encoding` is only how the tensor prefers to be
+/// stored when the model is written, so that a read → write round trip keeps it.
+public struct Tensor: Equatable, Sendable {
+    public var dtype: DType
+    public var shape: [Int]
+    public var bytes: [UInt8]
+    public var encoding: Encoding
+    /// Protobuf fields of this tensor's header entry that this version does not know.
+    public var unknownFields: [UnknownField]
+
+    public init(dtype: DType, shape: [Int], bytes: [UInt8], encoding: Encoding = .raw,
+                unknownFields: [UnknownField] = []) throws {
+        let count = try checkedProduct(shape, what: "tensor shape \(shape)")
+        let (size, overflow) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !overflow, size == bytes.count else {
+            throw LSTMError(.sizeMismatch, "tensor of shape \(shape) and dtype \(dtype.rawValue) needs "
+                            + "\(count) × \(dtype.size) bytes, got \(bytes.count)")
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+        self.encoding = encoding
+        self.unknownFields = unknownFields
+    }
+
+    public init(_ values: [Float], shape: [Int], encoding: Encoding = .raw) {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match the values")
+        var bytes = [UInt8](repeating: 0, count: values.count * 4)
+        for (i, v) in values.enumerated() { storeLE(v.bitPattern, into: &bytes, at: i * 4) }
+        self.dtype = .float32
+        self.shape = shape
+        self.bytes = bytes
+        self.encoding = encoding
+        self.unknownFields = []
+    }
+
+    public init(_ values: [Double], shape: [Int], dtype: DType = .float64, encoding: Encoding = .raw) {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match the values")
+        self.dtype = dtype
+        self.shape = shape
+        self.encoding = encoding
+        self.unknownFields = []
+        var bytes = [UInt8](repeating: 0, count: values.count * dtype.size)
+        for (i, v) in values.enumerated() {
+            switch dtype {
+            case .float64: storeLE(v.bitPattern, into: &bytes, at: i * 8)
+            case .float32: storeLE(Float(v).bitPattern, into: &bytes, at: i * 4)
+            case .float16: storeLE(Float16(v).bitPattern, into: &bytes, at: i * 2)
+            case .bfloat16: storeLE(bfloat16Bits(Float(v)), into: &bytes, at: i * 2)
+            }
+        }
+        self.bytes = bytes
+    }
+
+    public var elementCount: Int { bytes.count / dtype.size }
+
+    /// Every element widened exactly to Double.
+    public func doubles() -> [Double] {
+        let n = elementCount
+        var out = [Double](repeating: 0, count: n)
+        bytes.withUnsafeBytes { raw in
+            switch dtype {
+            case .float64:
+                for i in 0..<n { out[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
+            case .float32:
+                for i in 0..<n { out[i] = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))) }
+            case .float16:
+                for i in 0..<n { out[i] = Double(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))) }
+            case .bfloat16:
+                for i in 0..<n { out[i] = Double(Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) << 16)) }
+            }
+        }
+        return out
+    }
+
+    /// Every element as Float (float64 tensors are rounded to nearest).
+    public func floats() -> [Float] {
+        if dtype == .float32 {
+            let n = elementCount
+            var out = [Float](repeating: 0, count: n)
+            bytes.withUnsafeBytes { raw in
+                for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+            }
+            return out
+        }
+        return doubles().map { Float($0) }
+    }
+
+    /// This tensor with each element rounded to `dtype` (exact when widening).
+    public func converted(to target: DType) -> Tensor {
+        if target == dtype { return self }
+        var t = Tensor(doubles(), shape: shape, dtype: target, encoding: encoding)
+        t.unknownFields = unknownFields
+        return t
+    }
+
+    /// The same elements under another shape with the same element count.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        precondition(newShape.reduce(1, *) == elementCount, "reshape changes the element count")
+        var t = self
+        t.shape = newShape
+        return t
+    }
+}
+
+/// A protobuf field an older or newer schema put in a header message, kept so that a
+/// read → write round trip does not lose it.
+public struct UnknownField: Equatable, Sendable {
+    public var tag: UInt32
+    public var wireType: UInt8
+    public var data: [UInt8]
+
+    public init(tag: UInt32, wireType: UInt8, data: [UInt8]) {
+        self.tag = tag
+        self.wireType = wireType
+        self.data = data
+    }
+}
+
+@inline(__always)
+public func storeLE<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
+    var v = value.littleEndian
+    withUnsafeBytes(of: &v) { src in
+        for k in 0..<MemoryLayout<T>.size { bytes[offset + k] = src[k] }
+    }
+}
+
+/// float32 → bfloat16 with round-to-nearest-even; NaN stays a quiet NaN.
+public func bfloat16Bits(_ f: Float) -> UInt16 {
+    let bits = f.bitPattern
+    if f.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
+    let rounding = UInt32(0x7FFF) + ((bits >> 16) & 1)
+    return UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
+}

@@ -101,7 +101,7 @@ public enum AtomicFile {
         }
     }
 
-    static func directoryOf(_ path: String) -> String {
+    public static func directoryOf(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let d = String(path[..<slash])
         return d.isEmpty ? "/" : d

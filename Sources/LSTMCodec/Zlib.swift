@@ -133,3 +133,34 @@ public enum Zlib {
         try bytes.withUnsafeBytes { try decompress($0, expectedSize: expectedSize, what: what) }
     }
 }
+
+extension Zlib {
+    /// Inflates a raw deflate stream (no zlib header), as zip members store them, into
+    /// exactly `expectedSize` bytes.
+    public static func inflateRaw(_ bytes: [UInt8], expectedSize: Int, what: String) throws -> [UInt8] {
+        guard bytes.count < Int(UInt32.max / 2), expectedSize < Int(UInt32.max / 2) else {
+            throw LSTMError(.unsupported, "\(what): deflate member larger than 2 GiB")
+        }
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw LSTMError(.io, "\(what): zlib inflateInit2 failed")
+        }
+        defer { inflateEnd(&stream) }
+        var out = [UInt8](repeating: 0, count: expectedSize + 1)
+        var input = bytes
+        let status: Int32 = input.withUnsafeMutableBufferPointer { inBuf in
+            out.withUnsafeMutableBufferPointer { outBuf in
+                stream.next_in = inBuf.baseAddress
+                stream.avail_in = UInt32(inBuf.count)
+                stream.next_out = outBuf.baseAddress
+                stream.avail_out = UInt32(outBuf.count)
+                return inflate(&stream, Z_FINISH)
+            }
+        }
+        guard status == Z_STREAM_END, Int(stream.total_out) == expectedSize else {
+            throw LSTMError(.invalidInput, "\(what): corrupt deflate data or wrong size")
+        }
+        out.removeLast()
+        return out
+    }
+}

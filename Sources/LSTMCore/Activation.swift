@@ -46,12 +46,14 @@ public enum ActivationKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
-    /// Defaults as onnxruntime applies them when a model gives none (float32 values).
+    /// Defaults as onnxruntime applies them when a model gives none: LeakyRelu 0.01,
+    /// HardSigmoid 0.2/0.5, Elu 1.0, everything else 0 (the ONNX spec differs for some, e.g.
+    /// ThresholdedRelu 1.0; lstmtool always stores the values explicitly).
     public var defaultAlpha: Double {
         switch self {
         case .leakyRelu: return Double(Float(0.01))
         case .hardSigmoid: return Double(Float(0.2))
-        case .affine, .thresholdedRelu, .scaledTanh, .elu: return 1.0
+        case .elu: return 1.0
         default: return 0
         }
     }
@@ -59,7 +61,6 @@ public enum ActivationKind: String, CaseIterable, Sendable, Codable {
     public var defaultBeta: Double {
         switch self {
         case .hardSigmoid: return 0.5
-        case .scaledTanh: return 1.0
         default: return 0
         }
     }

@@ -207,27 +207,49 @@ public struct Layer: Equatable, Sendable {
 
     /// Checks every tensor against the spec: no missing, no extra, exact shapes.
     public func validate(index: Int) throws {
+        try spec.validate(at: "layer \(index)")
+        try spec.validateTensorShapes(passes.map { $0.mapValues(\.shape) }, index: index)
+    }
+}
+
+extension LayerSpec {
+    /// Checks a layer's tensor table (role → shape, one per pass) against what the layer
+    /// computes: nothing missing, nothing extra, every shape exact.
+    public func validateTensorShapes(_ passes: [[TensorRole: [Int]]], index: Int) throws {
         let here = "layer \(index)"
-        try spec.validate(at: here)
-        guard passes.count == spec.direction.count else {
-            throw LSTMError(.invalidModel, "\(here): \(passes.count) weight sets for a \(spec.direction.rawValue) layer")
+        guard passes.count == direction.count else {
+            throw LSTMError(.invalidModel, "\(here): \(passes.count) weight sets for a \(direction.rawValue) layer")
         }
         for (d, pass) in passes.enumerated() {
-            let passName = spec.direction.passes[d].rawValue
+            let passName = direction.passes[d].rawValue
             for role in TensorRole.allCases {
-                let name = tensorName(layer: index, pass: spec.direction.passes[d], role: role)
-                switch (spec.expectedShape(role), pass[role]) {
+                let name = tensorName(layer: index, pass: direction.passes[d], role: role)
+                switch (expectedShape(role), pass[role]) {
                 case (nil, nil): continue
                 case (let shape?, nil):
                     throw LSTMError(.missingTensor, "\(here) \(passName): missing tensor \(name) of shape \(shape)")
                 case (nil, _?):
                     throw LSTMError(.extraTensor, "\(here) \(passName): unexpected tensor \(name) (the layer's options do not use it)")
-                case (let shape?, let t?):
-                    if t.shape != shape {
-                        throw LSTMError(.shape, "\(name): shape \(t.shape), expected \(shape)")
+                case (let shape?, let got?):
+                    if got != shape {
+                        throw LSTMError(.shape, "\(name): shape \(got), expected \(shape) for a \(describeShapeRule(role))")
                     }
                 }
             }
+        }
+    }
+
+    /// Says where an expected shape comes from, for error messages.
+    func describeShapeRule(_ role: TensorRole) -> String {
+        let g = gateCount
+        let cellName = cell == .lstm && lstm.coupled ? "coupled lstm" : cell.rawValue
+        switch role {
+        case .inputWeights: return "\(cellName) layer: [\(g)·hidden_size, input_size]"
+        case .recurrentWeights: return "\(cellName) layer: [\(g)·hidden_size, \(lstm.projectionSize != nil ? "projection_size" : "hidden_size")]"
+        case .inputBias, .recurrentBias: return "\(cellName) layer: [\(g)·hidden_size]"
+        case .peepholeInput, .peepholeForget, .peepholeOutput, .initialCell: return "layer of hidden_size \(hiddenSize)"
+        case .projection: return "projection: [projection_size, hidden_size]"
+        case .initialHidden: return "layer whose h has \(outputSize) units"
         }
     }
 }

@@ -1,0 +1,19 @@
+import LSTMCore
+
+// Placeholders until the converters land (issue 4).
+enum ONNXImporter {
+    static func load(path: String, options: ImportOptions, notes: inout ImportNotes) throws -> Model {
+        throw LSTMError(.unsupported, "\(path): ONNX import is not implemented yet")
+    }
+}
+enum ONNXExporter {
+    static func encode(_ model: Model) throws -> [UInt8] { throw LSTMError(.unsupported, "ONNX export is not implemented yet") }
+}
+enum SafetensorsImporter {
+    static func load(path: String, options: ImportOptions, notes: inout ImportNotes) throws -> Model {
+        throw LSTMError(.unsupported, "\(path): safetensors import is not implemented yet")
+    }
+}
+enum SafetensorsExporter {
+    static func encode(_ model: Model) throws -> [UInt8] { throw LSTMError(.unsupported, "safetensors export is not implemented yet") }
+}

@@ -1,0 +1,73 @@
+import LSTMCodec
+import LSTMCore
+
+/// How tensors are encoded when a model is written.
+public struct WriteOptions: Sendable {
+    /// nil keeps each tensor's own `encoding`; otherwise every tensor gets this one.
+    public var encoding: Encoding?
+    public var level: Int32
+    public var strategy: Zlib.Strategy
+
+    /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
+    /// tensor's encoding; zlib streams at level 6, standard strategy.
+    public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: Zlib.Strategy = .standard) {
+        self.encoding = encoding
+        self.level = level
+        self.strategy = strategy
+    }
+}
+
+/// Writes .lstm files atomically: a crash or error mid-write leaves any old file untouched.
+public enum ModelWriter {
+    /// The bytes of a .lstm file holding `model`, as chunks in file order.
+    public static func encode(_ model: Model, options: WriteOptions = WriteOptions()) throws -> [[UInt8]] {
+        try model.validate()
+        var entries: [TensorEntry] = []
+        var blobs: [[UInt8]] = []
+        var offset = 0
+        for (name, tensor) in model.namedTensors {
+            let enc = options.encoding ?? tensor.encoding
+            let stored: [UInt8]
+            switch enc {
+            case .raw: stored = tensor.bytes
+            case .zlib: stored = try Zlib.compress(tensor.bytes, level: options.level, strategy: options.strategy)
+            case .shuffleZlib:
+                stored = try Zlib.compress(byteShuffle(tensor.bytes, elementSize: tensor.dtype.size),
+                                           level: options.level, strategy: options.strategy)
+            }
+            entries.append(TensorEntry(name: name, dtype: tensor.dtype, shape: tensor.shape, encoding: enc, offset: offset,
+                                       storedSize: stored.count, rawSize: tensor.bytes.count,
+                                       crc32: Zlib.crc32(tensor.bytes), unknownFields: tensor.unknownFields))
+            blobs.append(stored)
+            offset = align(offset + stored.count)
+        }
+        let header = try HeaderCodec.encode(HeaderRecord(metadata: model.metadata, layers: model.layers.map(\.spec),
+                                                         tensors: entries, unknownFields: model.unknownFields))
+        let blobOffset = align(Preamble.size + header.count)
+        let blobLength = blobs.isEmpty ? 0 : entries.last!.offset + blobs.last!.count
+        let pre = Preamble(version: .current, flags: 0, headerOffset: Preamble.size, headerLength: header.count,
+                           headerCRC: Zlib.crc32(header), alignment: Preamble.alignment,
+                           blobOffset: blobOffset, blobLength: blobLength)
+        var chunks: [[UInt8]] = [pre.encoded(), header, zeros(blobOffset - Preamble.size - header.count)]
+        var position = 0
+        for (entry, blob) in zip(entries, blobs) {
+            chunks.append(zeros(entry.offset - position))
+            chunks.append(blob)
+            position = entry.offset + blob.count
+        }
+        return chunks
+    }
+
+    public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions()) throws {
+        let chunks = try encode(model, options: options)
+        try AtomicFile.write(path, chunks: chunks)
+    }
+
+    static func align(_ n: Int) -> Int { (n + Preamble.alignment - 1) / Preamble.alignment * Preamble.alignment }
+    static func zeros(_ n: Int) -> [UInt8] { [UInt8](repeating: 0, count: n) }
+}
+
+extension Encoding {
+    /// What `convert` uses for models imported from other frameworks (docs/PERFORMANCE.md).
+    public static let defaultForImports: Encoding = .shuffleZlib
+}

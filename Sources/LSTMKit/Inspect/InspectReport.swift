@@ -1,0 +1,225 @@
+import Foundation
+import LSTMCodec
+import LSTMCore
+
+/// Statistics of one tensor's values (`inspect --stats`).
+public struct TensorStats: Sendable {
+    public var min: Double
+    public var max: Double
+    public var mean: Double
+    public var std: Double
+    public var nanCount: Int
+    public var infCount: Int
+
+    public init(_ values: [Double]) {
+        var lo = Double.infinity, hi = -Double.infinity, sum = 0.0, n = 0, nan = 0, inf = 0
+        for v in values {
+            if v.isNaN { nan += 1; continue }
+            if v.isInfinite { inf += 1; continue }
+            lo = Swift.min(lo, v)
+            hi = Swift.max(hi, v)
+            sum += v
+            n += 1
+        }
+        let mean = n > 0 ? sum / Double(n) : .nan
+        var sq = 0.0
+        for v in values where v.isFinite { sq += (v - mean) * (v - mean) }
+        self.min = n > 0 ? lo : .nan
+        self.max = n > 0 ? hi : .nan
+        self.mean = mean
+        self.std = n > 0 ? (sq / Double(n)).squareRoot() : .nan
+        nanCount = nan
+        infCount = inf
+    }
+}
+
+/// One tensor row of the report.
+public struct TensorRow: Sendable {
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var encoding: Encoding
+    public var rawBytes: Int
+    /// Bytes in the file; nil when the model was not read from a .lstm file.
+    public var storedBytes: Int?
+    public var crc32: UInt32?
+    public var stats: TensorStats?
+}
+
+/// What `lstmtool inspect` shows, built from the header alone unless stats are asked for.
+public struct InspectReport: Sendable {
+    public static let schemaVersion = 1
+    public var path: String
+    public var formatVersion: String
+    public var fileSize: Int?
+    public var metadata: Metadata
+    public var layers: [LayerSpec]
+    public var tensors: [TensorRow]
+    public var statsIncluded: Bool
+
+    public var totalParameters: Int { layers.map(\.parameterCount).reduce(0, +) }
+
+    /// From a .lstm file's header; with `stats`, every blob is read, its CRC checked and its
+    /// values summarised (a corrupt blob throws).
+    public init(reader: ModelReader, stats: Bool) throws {
+        path = reader.path
+        formatVersion = reader.version.description
+        fileSize = reader.fileSize
+        metadata = reader.header.metadata
+        layers = reader.header.layers
+        statsIncluded = stats
+        tensors = try reader.header.tensors.map { e in
+            TensorRow(name: e.name, dtype: e.dtype, shape: e.shape, encoding: e.encoding, rawBytes: e.rawSize,
+                      storedBytes: e.storedSize, crc32: e.crc32,
+                      stats: stats ? TensorStats(try reader.tensor(e).doubles()) : nil)
+        }
+    }
+
+    /// From a model read from another format (JSON, ONNX, safetensors).
+    public init(model: Model, path: String, stats: Bool) {
+        self.path = path
+        formatVersion = FormatVersion.current.description
+        fileSize = nil
+        metadata = model.metadata
+        layers = model.layers.map(\.spec)
+        statsIncluded = stats
+        tensors = model.namedTensors.map { name, t in
+            TensorRow(name: name, dtype: t.dtype, shape: t.shape, encoding: t.encoding, rawBytes: t.bytes.count,
+                      storedBytes: nil, crc32: nil, stats: stats ? TensorStats(t.doubles()) : nil)
+        }
+    }
+
+    func tensors(ofLayer k: Int) -> [TensorRow] {
+        tensors.filter { parseTensorName($0.name)?.layer == k }
+    }
+
+    // MARK: text
+
+    public func text() -> String {
+        var out: [String] = []
+        out.append("\(safe(path)): lstmtool model, format \(formatVersion)" + (fileSize.map { ", \($0) bytes" } ?? ""))
+        let m = metadata
+        let metaPairs: [(String, String?)] = [("name", m.name), ("description", m.description),
+                                              ("producer", [m.producerName, m.producerVersion].compactMap { $0 }.joined(separator: " ").nilIfEmpty),
+                                              ("source", [m.sourceFramework, m.sourceFile].compactMap { $0 }.joined(separator: ": ").nilIfEmpty),
+                                              ("created", m.created)]
+        for (k, v) in metaPairs { if let v { out.append("  \(k): \(safe(v))") } }
+        for kv in m.properties { out.append("  \(safe(kv.key)) = \(safe(kv.value))") }
+        out.append("")
+        for (k, s) in layers.enumerated() {
+            var variant: [String] = []
+            if s.cell == .lstm {
+                if !s.lstm.peepholes.isEmpty { variant.append("peepholes: " + s.lstm.peepholes.sorted().map(\.rawValue).joined(separator: ",")) }
+                if s.lstm.coupled { variant.append("coupled input/forget (i = 1 - f)") }
+                if let p = s.lstm.projectionSize { variant.append("projection \(p)") }
+                if let c = s.lstm.cellClip { variant.append("cell clip \(shortDecimal(c))") }
+                if let c = s.lstm.projectionClip { variant.append("projection clip \(shortDecimal(c))") }
+            }
+            if s.cell == .gru { variant.append(s.resetAfter ? "reset-after" : "reset-before") }
+            if let c = s.activationClip { variant.append("activation clip \(shortDecimal(c))") }
+            if !s.hasBias { variant.append("no bias") }
+            if s.hasInitialState { variant.append("learned initial state") }
+            out.append("layer \(k): \(s.cell.rawValue.uppercased()) \(s.direction.rawValue), input \(s.inputSize), hidden \(s.hiddenSize)"
+                       + (s.lstm.projectionSize != nil ? ", output \(s.outputSize)" : "")
+                       + (variant.isEmpty ? "" : "; " + variant.joined(separator: "; ")))
+            let acts = s.activations.enumerated().map { d, list in
+                (s.direction.count > 1 ? "\(s.direction.passes[d].rawValue): " : "") + list.map(\.summary).joined(separator: ", ")
+            }
+            out.append("  activations: " + acts.joined(separator: " | ") + "   parameters: \(s.parameterCount)")
+            for t in tensors(ofLayer: k) {
+                var line = "  \(pad(t.name, 28)) \(pad(t.dtype.rawValue, 8)) \(pad(shapeText(t.shape), 12)) \(pad(t.encoding.rawValue, 12))"
+                if let stored = t.storedBytes {
+                    line += " \(stored) B" + (t.encoding == .raw ? "" : " (\(ratioText(stored, t.rawBytes)) of \(t.rawBytes) B)")
+                } else {
+                    line += " \(t.rawBytes) B"
+                }
+                out.append(line)
+                if let st = t.stats {
+                    var sLine = "      min \(num(st.min))  max \(num(st.max))  mean \(num(st.mean))  std \(num(st.std))"
+                    if st.nanCount > 0 || st.infCount > 0 { sLine += "  WARNING: \(st.nanCount) NaN, \(st.infCount) Inf" }
+                    out.append(sLine)
+                }
+            }
+        }
+        out.append("")
+        out.append("total parameters: \(totalParameters)")
+        if statsIncluded { out.append("checksums: all \(tensors.count) tensors OK") }
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: JSON (schema in docs/INSPECT_JSON.md)
+
+    public func json() -> String {
+        var top: [(String, JSONValue)] = [
+            ("inspect_schema_version", .int(InspectReport.schemaVersion)),
+            ("path", .string(path)),
+            ("format_version", .string(formatVersion)),
+            ("file_size", .optionalInt(fileSize)),
+            ("metadata", JSONForm.metadataValue(metadata)),
+        ]
+        var ls: [JSONValue] = []
+        for (k, s) in layers.enumerated() {
+            var f: [(String, JSONValue)] = [
+                ("index", .int(k)), ("cell", .string(s.cell.rawValue)), ("input_size", .int(s.inputSize)),
+                ("hidden_size", .int(s.hiddenSize)), ("output_size", .int(s.outputSize)),
+                ("direction", .string(s.direction.rawValue)), ("num_directions", .int(s.direction.count)),
+                ("bias", .bool(s.hasBias)), ("gate_layout", .string(s.gateLayout.rawValue)),
+                ("peepholes", .array(s.lstm.peepholes.sorted().map { .string($0.rawValue) })),
+                ("coupled", .bool(s.lstm.coupled)),
+                ("reset_after", s.cell == .gru ? .bool(s.resetAfter) : .null),
+                ("projection_size", .optionalInt(s.lstm.projectionSize)),
+                ("activation_clip", .optionalDouble(s.activationClip)),
+                ("cell_clip", .optionalDouble(s.lstm.cellClip)),
+                ("projection_clip", .optionalDouble(s.lstm.projectionClip)),
+                ("initial_state", .bool(s.hasInitialState)),
+                ("activations", .array(s.activations.map { list in
+                    .array(list.map { a in .object([("kind", .string(a.kind.rawValue)), ("alpha", .double(a.alpha)), ("beta", .double(a.beta))]) })
+                })),
+                ("parameters", .int(s.parameterCount)),
+            ]
+            f.append(("tensors", .array(tensors(ofLayer: k).map(tensorJSON))))
+            ls.append(.object(f))
+        }
+        top.append(("layers", .array(ls)))
+        top.append(("total_parameters", .int(totalParameters)))
+        top.append(("stats_included", .bool(statsIncluded)))
+        return JSONValue.object(top).render() + "\n"
+    }
+
+    func tensorJSON(_ t: TensorRow) -> JSONValue {
+        var f: [(String, JSONValue)] = [
+            ("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) })),
+            ("encoding", .string(t.encoding.rawValue)), ("raw_bytes", .int(t.rawBytes)),
+            ("stored_bytes", .optionalInt(t.storedBytes)),
+            ("compression_ratio", t.storedBytes.map { .double(t.rawBytes == 0 ? 1 : Double($0) / Double(t.rawBytes)) } ?? .null),
+            ("crc32", t.crc32.map { .string(hex($0)) } ?? .null),
+        ]
+        if let st = t.stats {
+            f.append(("stats", .object([("min", .double(st.min)), ("max", .double(st.max)), ("mean", .double(st.mean)),
+                                        ("std", .double(st.std)), ("nan_count", .int(st.nanCount)), ("inf_count", .int(st.infCount))])))
+        }
+        return .object(f)
+    }
+}
+
+/// Escapes control characters: names and metadata come from untrusted files.
+func safe(_ s: String) -> String {
+    var r = ""
+    for u in s.unicodeScalars {
+        if u.value < 0x20 || u.value == 0x7F || (0x80...0x9F).contains(u.value) {
+            r += "\\u{\(String(u.value, radix: 16))}"
+        } else {
+            r.unicodeScalars.append(u)
+        }
+    }
+    return r
+}
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+func shapeText(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+func ratioText(_ stored: Int, _ raw: Int) -> String { raw == 0 ? "-" : String(format: "%.1f%%", 100.0 * Double(stored) / Double(raw)) }
+func num(_ v: Double) -> String { v.isNaN ? "nan" : String(format: "%.6g", v) }
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}

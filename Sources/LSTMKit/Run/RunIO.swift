@@ -1,0 +1,110 @@
+import LSTMCodec
+import LSTMCore
+
+/// File-level inputs and outputs of `lstmtool run` (shapes in docs/CLI.md).
+public enum RunIO {
+    public static func readArray(_ path: String) throws -> NpyArray {
+        try Npy.decode(try readWholeFile(path), name: path)
+    }
+
+    /// Reads X ([T, B, I], or [B, T, I] when batch-first) into a time-major RunInput.
+    public static func readInput(_ path: String, model: Model, batchFirst: Bool) throws -> RunInput {
+        let a = try readArray(path)
+        guard a.isFloat else { throw LSTMError(.invalidInput, "\(path): input must be float16, float32 or float64, got \(a.kind.rawValue)") }
+        let i = model.inputSize
+        let layout = batchFirst ? "[B, T, \(i)]" : "[T, B, \(i)]"
+        guard a.shape.count == 3, a.shape[2] == i else {
+            throw LSTMError(.shape, "\(path): input has shape \(a.shape), expected \(layout) (the model's input size is \(i))")
+        }
+        if !batchFirst { return RunInput(x: a.values, steps: a.shape[0], batch: a.shape[1]) }
+        let b = a.shape[0], t = a.shape[1]
+        var x = [Double](repeating: 0, count: a.values.count)
+        for bi in 0..<b { for ti in 0..<t { for k in 0..<i { x[(ti * b + bi) * i + k] = a.values[(bi * t + ti) * i + k] } } }
+        return RunInput(x: x, steps: t, batch: b)
+    }
+
+    /// Initial states: a .npy `[L·D, B, W]` (layer-major, direction-minor) when every layer has
+    /// the same width, or a .npz with `layer0`, `layer1`, … each `[D, B, W_k]`.
+    public static func readStates(_ path: String, model: Model, batch: Int, cell: Bool) throws -> [[Double]] {
+        let what = cell ? "initial c" : "initial h"
+        let widths = model.layers.map { cell ? $0.spec.hiddenSize : $0.spec.outputSize }
+        let dirs = model.layers.map { $0.spec.direction.count }
+        if path.lowercased().hasSuffix(".npz") {
+            let members = try Npz.decode(try readWholeFile(path), name: path)
+            var out: [[Double]] = []
+            for k in 0..<model.layers.count {
+                guard let a = members.first(where: { $0.0 == "layer\(k)" })?.1 else {
+                    throw LSTMError(.shape, "\(path): \(what) has no array layer\(k) (expected layer0…layer\(model.layers.count - 1))")
+                }
+                let want = [dirs[k], batch, widths[k]]
+                guard a.isFloat, a.shape == want else {
+                    throw LSTMError(.shape, "\(path): \(what) layer\(k) has shape \(a.shape), expected \(want)")
+                }
+                out.append(a.values)
+            }
+            return out
+        }
+        let a = try readArray(path)
+        guard Set(widths).count == 1 else {
+            throw LSTMError(.shape, "\(path): the layers differ in width (\(widths)); give \(what) as a .npz with layer0…layer\(model.layers.count - 1)")
+        }
+        let total = dirs.reduce(0, +)
+        let want = [total, batch, widths[0]]
+        guard a.isFloat, a.shape == want else {
+            throw LSTMError(.shape, "\(path): \(what) has shape \(a.shape), expected [L·D, B, \(cell ? "H" : "P")] = \(want)")
+        }
+        var out: [[Double]] = []
+        var offset = 0
+        for k in 0..<model.layers.count {
+            let n = dirs[k] * batch * widths[0]
+            out.append(Array(a.values[offset..<(offset + n)]))
+            offset += n
+        }
+        return out
+    }
+
+    public static func readLengths(_ path: String, batch: Int) throws -> [Int] {
+        let a = try readArray(path)
+        guard a.kind == .int32 || a.kind == .int64 else {
+            throw LSTMError(.invalidInput, "\(path): sequence lengths must be int32 or int64, got \(a.kind.rawValue)")
+        }
+        guard a.shape == [batch] else { throw LSTMError(.shape, "\(path): sequence lengths have shape \(a.shape), expected [\(batch)]") }
+        return a.values.map { Int($0) }
+    }
+
+    /// Y as [T, B, D·P], or [B, T, D·P] when batch-first.
+    public static func outputArray(_ out: RunOutput, input: RunInput, model: Model, precision: Precision, batchFirst: Bool) -> NpyArray {
+        let t = input.steps, b = input.batch, w = model.outputSize
+        let kind: NpyArray.Kind = precision == .f32 ? .float32 : .float64
+        if !batchFirst { return NpyArray(kind: kind, shape: [t, b, w], values: out.y) }
+        var v = [Double](repeating: 0, count: out.y.count)
+        for ti in 0..<t { for bi in 0..<b { for k in 0..<w { v[(bi * t + ti) * w + k] = out.y[(ti * b + bi) * w + k] } } }
+        return NpyArray(kind: kind, shape: [b, t, w], values: v)
+    }
+
+    /// Final states as written by `--final-h/--final-c` (same layout rules as the inputs).
+    public static func writeStates(_ states: [[Double]], to path: String, model: Model, batch: Int, cell: Bool, precision: Precision) throws {
+        let kind: NpyArray.Kind = precision == .f32 ? .float32 : .float64
+        let widths = model.layers.map { cell ? $0.spec.hiddenSize : $0.spec.outputSize }
+        let dirs = model.layers.map { $0.spec.direction.count }
+        if path.lowercased().hasSuffix(".npz") {
+            let arrays = (0..<model.layers.count).map { k in ("layer\(k)", NpyArray(kind: kind, shape: [dirs[k], batch, widths[k]], values: states[k])) }
+            try AtomicFile.write(path, chunks: [Npz.encode(arrays)])
+            return
+        }
+        guard Set(widths).count == 1 else {
+            throw LSTMError(.invalidInput, "\(path): the layers differ in width (\(widths)); write the final states to a .npz file")
+        }
+        let a = NpyArray(kind: kind, shape: [dirs.reduce(0, +), batch, widths[0]], values: states.flatMap { $0 })
+        try AtomicFile.write(path, chunks: [Npy.encode(a)])
+    }
+}
+
+/// Atomic writers for the CLI's outputs.
+public enum AtomicFileWrite {
+    public static func npy(_ a: NpyArray, to path: String) throws {
+        try AtomicFile.write(path, chunks: [Npy.encode(a)])
+    }
+}
+
+public func isDirectoryPath(_ path: String) -> Bool { isDirectory(path) }

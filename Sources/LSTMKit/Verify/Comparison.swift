@@ -1,0 +1,106 @@
+import LSTMCore
+
+/// The comparison of one output with its golden: Polygraphy's vocabulary (max/mean absolute
+/// and relative error, where the worst one is), plus what no peer reports: the error per time
+/// step and the first step that leaves tolerance.
+public struct OutputComparison: Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var atol: Double
+    public var rtol: Double
+    public var passed: Bool
+    public var shapeMismatch: String?
+    public var maxAbsError: Double
+    public var meanAbsError: Double
+    public var maxRelError: Double
+    public var failingElements: Int
+    /// NaN or Inf in our output where the golden is finite (or the other way round).
+    public var nonFiniteMismatches: Int
+    /// Index of the element furthest outside tolerance (or of the largest error).
+    public var worstIndex: [Int]
+    public var worstGot: Double
+    public var worstWant: Double
+    /// Names of the axes of `worstIndex` ("step", "batch", "unit", …).
+    public var axes: [String]
+    /// Largest absolute error at each time step (outputs with a time axis only).
+    public var perStepMaxAbs: [Double]?
+    public var firstFailingStep: Int?
+    /// The smallest atol that would pass with this rtol.
+    public var atolNeeded: Double
+
+    public init(name: String, got: [Double], gotShape: [Int], want: [Double], wantShape: [Int], axes: [String],
+                timeAxis: Int?, atol: Double, rtol: Double) {
+        self.name = name
+        shape = wantShape
+        self.atol = atol
+        self.rtol = rtol
+        self.axes = axes
+        maxAbsError = 0
+        meanAbsError = 0
+        maxRelError = 0
+        failingElements = 0
+        nonFiniteMismatches = 0
+        worstIndex = []
+        worstGot = 0
+        worstWant = 0
+        atolNeeded = 0
+        guard gotShape == wantShape, got.count == want.count else {
+            shapeMismatch = "shape \(gotShape), golden \(wantShape)"
+            passed = false
+            return
+        }
+        var strides = [Int](repeating: 1, count: wantShape.count)
+        for k in stride(from: wantShape.count - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * wantShape[k + 1] }
+        let steps = timeAxis.map { wantShape[$0] } ?? 0
+        var perStep = [Double](repeating: 0, count: steps)
+        var firstFail: Int?
+        var worstScore = -1.0
+        var worst = 0
+        var sum = 0.0
+        for i in 0..<want.count {
+            let g = got[i], w = want[i]
+            let step = timeAxis.map { (i / strides[$0]) % wantShape[$0] }
+            var fails = false
+            var score: Double
+            if !g.isFinite || !w.isFinite {
+                let same = (g.isNaN && w.isNaN) || g == w
+                if !same {
+                    nonFiniteMismatches += 1
+                    fails = true
+                    score = .infinity
+                } else {
+                    score = 0
+                }
+            } else {
+                let err = Swift.abs(g - w)
+                sum += err
+                maxAbsError = Swift.max(maxAbsError, err)
+                if w != 0 { maxRelError = Swift.max(maxRelError, err / Swift.abs(w)) }
+                let allowed = atol + rtol * Swift.abs(w)
+                fails = err > allowed
+                score = allowed > 0 ? err / allowed : (err > 0 ? .infinity : 0)
+                atolNeeded = Swift.max(atolNeeded, err - rtol * Swift.abs(w))
+                if let s = step { perStep[s] = Swift.max(perStep[s], err) }
+            }
+            if fails {
+                failingElements += 1
+                if let s = step, firstFail == nil || s < firstFail! { firstFail = s }
+            }
+            if score > worstScore {
+                worstScore = score
+                worst = i
+            }
+        }
+        meanAbsError = want.isEmpty ? 0 : sum / Double(want.count)
+        worstIndex = wantShape.indices.map { (worst / strides[$0]) % Swift.max(wantShape[$0], 1) }
+        worstGot = got.isEmpty ? 0 : got[worst]
+        worstWant = want.isEmpty ? 0 : want[worst]
+        perStepMaxAbs = timeAxis != nil ? perStep : nil
+        firstFailingStep = firstFail
+        passed = failingElements == 0
+    }
+
+    public var location: String {
+        zip(axes, worstIndex).map { "\($0) \($1)" }.joined(separator: ", ")
+    }
+}

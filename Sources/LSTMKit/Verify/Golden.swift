@@ -1,0 +1,89 @@
+import Foundation
+import LSTMCodec
+import LSTMCore
+
+/// A golden case: a model, its inputs and the outputs an independent implementation
+/// computed, described by a `golden.json` (docs/VERIFY.md).
+public struct GoldenCase: Sendable {
+    public struct Expectation: Sendable {
+        public var outputs: [String: String]  // y / hn / cn → file
+        public var reference: String?
+        public var atol: Double?
+        public var rtol: Double?
+    }
+
+    public var name: String
+    public var directory: String
+    public var file: String
+    public var model: String?
+    public var inputs: [String: String]
+    public var batchFirst: Bool
+    public var expected: [Precision: Expectation]
+    public var importOptions: ImportOptions
+
+    public static let fileName = "golden.json"
+
+    /// Reads `path` (a golden.json, or a folder holding one).
+    public init(path: String) throws {
+        let file = isDirectory(path) ? (path.hasSuffix("/") ? path : path + "/") + GoldenCase.fileName : path
+        let any: Any
+        do {
+            any = try JSONSerialization.jsonObject(with: Data(try readWholeFile(file, limit: 1 << 24)))
+        } catch let e as LSTMError {
+            throw e
+        } catch {
+            throw LSTMError(.invalidInput, "\(file): not valid JSON")
+        }
+        let r = JSONReader(path: file)
+        let o = try r.object(any, "golden")
+        self.file = file
+        directory = AtomicFile.directoryOf(file)
+        name = try r.optionalString(o["name"], "name") ?? directory.split(separator: "/").last.map(String.init) ?? file
+        model = try r.optionalString(o["model"], "model")
+        inputs = [:]
+        for (k, v) in try r.object(o["inputs"], "inputs") {
+            guard ["input", "initial_h", "initial_c", "sequence_lengths"].contains(k) else { throw r.fail("inputs: unknown input \"\(k)\"") }
+            inputs[k] = try r.string(v, "inputs.\(k)")
+        }
+        guard inputs["input"] != nil else { throw r.fail("inputs.input is required") }
+        batchFirst = try r.optionalBool(o["batch_first"], "batch_first") ?? false
+        expected = [:]
+        for (k, v) in try r.object(o["expected"], "expected") {
+            guard let p = Precision(rawValue: k) else { throw r.fail("expected: \"\(k)\" is not f32 or f64") }
+            let eo = try r.object(v, "expected.\(k)")
+            var outs: [String: String] = [:]
+            for (ok, ov) in try r.object(eo["outputs"], "expected.\(k).outputs") {
+                guard ["y", "hn", "cn"].contains(ok) else { throw r.fail("expected.\(k).outputs: unknown output \"\(ok)\"") }
+                outs[ok] = try r.string(ov, "expected.\(k).outputs.\(ok)")
+            }
+            expected[p] = Expectation(outputs: outs, reference: try r.optionalString(eo["reference"], "reference"),
+                                      atol: try r.optionalDouble(eo["atol"], "atol"), rtol: try r.optionalDouble(eo["rtol"], "rtol"))
+        }
+        guard !expected.isEmpty else { throw r.fail("expected must name f32 and/or f64 outputs") }
+        var opts = ImportOptions()
+        if let io = o["import_options"] {
+            let oo = try r.object(io, "import_options")
+            if let c = try r.optionalString(oo["cell"], "cell") { opts.cell = CellFamily(rawValue: c) }
+            if let n = try r.optionalString(oo["nonlinearity"], "nonlinearity") { opts.nonlinearity = ActivationKind(rawValue: n) }
+            opts.prefix = try r.optionalString(oo["prefix"], "prefix")
+            opts.node = try r.optionalString(oo["node"], "node")
+        }
+        importOptions = opts
+    }
+
+    public func resolve(_ relative: String) -> String {
+        relative.hasPrefix("/") ? relative : directory + "/" + relative
+    }
+
+    /// Every golden.json below `root`, sorted by path.
+    public static func discover(under root: String) throws -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: root) else { throw LSTMError(.io, "\(root): cannot list the folder") }
+        var found: [String] = []
+        while let rel = e.nextObject() as? String {
+            if rel.split(separator: "/").last == Substring(fileName) {
+                found.append((root.hasSuffix("/") ? root : root + "/") + rel)
+            }
+        }
+        return found.sorted()
+    }
+}

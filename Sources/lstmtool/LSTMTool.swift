@@ -1,0 +1,39 @@
+import ArgumentParser
+import LSTMKit
+
+@main
+struct LSTMTool: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lstmtool",
+        abstract: "Inspect, convert, run and verify recurrent neural network models (RNN, LSTM, GRU).",
+        discussion: """
+            Models are stored in the .lstm format (docs/FORMAT.md); every command also reads the \
+            lossless JSON form (.json), ONNX (.onnx) and PyTorch state dicts (.safetensors).
+
+            Exit codes: 0 success, 1 invalid input or failure (one line on stderr), \
+            2 verification mismatch (verify), 64 usage error.
+            """,
+        version: LSTMKitVersion.string,
+        subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, VerifyCommand.self])
+}
+
+/// Prints one line on stderr and exits 1: what went wrong and where.
+func fail(_ error: Error) -> ExitCode {
+    let message = (error as? LSTMError)?.message ?? "\(error)"
+    let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+    FileHandleStderr.write("error: \(oneLine)\n")
+    return ExitCode(1)
+}
+
+enum FileHandleStderr {
+    static func write(_ s: String) {
+        var bytes = Array(s.utf8)
+        bytes.withUnsafeMutableBytes { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

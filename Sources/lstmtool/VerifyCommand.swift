@@ -1,0 +1,77 @@
+import ArgumentParser
+import LSTMKit
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check models against golden outputs from an independent implementation.",
+        discussion: """
+            A golden case is a folder with a golden.json naming the model, the inputs and the \
+            expected outputs for f32 and/or f64 runs (docs/VERIFY.md). verify loads the model \
+            (checking every CRC and shape), runs it and compares every output element-wise: \
+            |got - golden| <= atol + rtol·|golden|. It reports per output the max abs/rel error, \
+            where it occurs (step, batch, unit), the first time step out of tolerance and the \
+            error profile along the sequence; NaN/Inf mismatches fail on their own.
+
+            Exit codes: 0 all passed, 2 an output is out of tolerance, 1 a file could not be read.
+
+            Examples:
+              lstmtool verify fixtures                         # every golden case under a folder
+              lstmtool verify model.lstm --golden fixtures/golden/lstm
+              lstmtool verify fixtures --precision f64 --json
+            """)
+
+    @Argument(help: "A model (with --golden), or a folder searched for golden.json files.")
+    var target: String
+
+    @Option(help: "A golden case (golden.json or its folder) to check MODEL against.")
+    var golden: String?
+
+    @Option(help: "f32, f64, or all (every precision the golden has outputs for).")
+    var precision: String = "all"
+
+    @Option(help: "Absolute tolerance for every output (default: the golden's, else by precision).")
+    var atol: Double?
+
+    @Option(help: "Relative tolerance for every output (default: the golden's, else by precision).")
+    var rtol: Double?
+
+    @Flag(help: "Print a JSON report (docs/VERIFY.md).")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Show the error details of passing outputs too.")
+    var verbose = false
+
+    func validate() throws {
+        guard ["f32", "f64", "all"].contains(precision) else { throw ValidationError("--precision must be f32, f64 or all") }
+        if let a = atol, !(a >= 0) { throw ValidationError("--atol must be >= 0") }
+        if let r = rtol, !(r >= 0) { throw ValidationError("--rtol must be >= 0") }
+    }
+
+    func run() throws {
+        var results: [CaseResult] = []
+        do {
+            let cases: [(GoldenCase, String?)]
+            if let g = golden {
+                cases = [(try GoldenCase(path: g), target)]
+            } else if isDirectoryPath(target) {
+                let files = try GoldenCase.discover(under: target)
+                guard !files.isEmpty else { throw LSTMError(.invalidInput, "\(target): no \(GoldenCase.fileName) found below this folder") }
+                cases = try files.map { (try GoldenCase(path: $0), nil) }
+            } else {
+                throw LSTMError(.invalidInput, "\(target): give a folder of golden cases, or a model with --golden")
+            }
+            let tol = ToleranceOverride(atol: atol, rtol: rtol)
+            for (g, modelPath) in cases {
+                for p in Precision.allCases where g.expected[p] != nil && (precision == "all" || precision == p.rawValue) {
+                    results.append(Verifier.verify(g, precision: p, modelPath: modelPath, tolerance: tol))
+                }
+            }
+        } catch {
+            throw fail(error)
+        }
+        let report = VerifyReport(results: results)
+        print(json ? report.json() : report.text(verbose: verbose), terminator: "")
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}

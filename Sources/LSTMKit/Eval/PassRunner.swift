@@ -27,7 +27,7 @@ struct PassRunner<F: EvalScalar> {
         x.withUnsafeBufferPointer { xp in
             pass.wxT.withUnsafeBufferPointer { wp in
                 xw.withUnsafeMutableBufferPointer { op in
-                    matmul(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g)
+                    F.gemm(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g)
                 }
             }
         }
@@ -62,7 +62,7 @@ struct PassRunner<F: EvalScalar> {
             h.withUnsafeBufferPointer { hp in
                 pass.whT.withUnsafeBufferPointer { wp in
                     hw.withUnsafeMutableBufferPointer { op in
-                        matmul(hp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: p, n: recurrentWidth)
+                        F.gemm(hp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: p, n: recurrentWidth)
                     }
                 }
             }
@@ -116,7 +116,7 @@ struct PassRunner<F: EvalScalar> {
             rh.withUnsafeBufferPointer { rp in
                 pass.whnT.withUnsafeBufferPointer { wp in
                     hwn.withUnsafeMutableBufferPointer { op in
-                        matmul(rp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: hs)
+                        F.gemm(rp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: hs)
                     }
                 }
             }
@@ -181,7 +181,7 @@ struct PassRunner<F: EvalScalar> {
         m.withUnsafeBufferPointer { mp in
             pass.projT.withUnsafeBufferPointer { wp in
                 projected.withUnsafeMutableBufferPointer { op in
-                    matmul(mp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: p)
+                    F.gemm(mp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: p)
                 }
             }
         }

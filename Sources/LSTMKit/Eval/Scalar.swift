@@ -7,6 +7,8 @@ public protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
     static func from(_ d: Double) -> Self
     var asDouble: Double { get }
     static func tensorValues(_ t: Tensor) -> [Self]
+    /// C[m, n] = A[m, k] · B[k, n] in this precision's kernel.
+    static func gemm(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>, m: Int, k: Int, n: Int)
 }
 
 extension Double: EvalScalar {
@@ -14,6 +16,10 @@ extension Double: EvalScalar {
     @inline(__always) public static func from(_ d: Double) -> Double { d }
     @inline(__always) public var asDouble: Double { self }
     public static func tensorValues(_ t: Tensor) -> [Double] { t.doubles() }
+    /// The reference kernel: plain multiply-then-add in ascending k, never fused.
+    public static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int) {
+        matmul(a, b, c, m: m, k: k, n: n)
+    }
 }
 
 extension Float: EvalScalar {
@@ -21,6 +27,9 @@ extension Float: EvalScalar {
     @inline(__always) public static func from(_ d: Double) -> Float { Float(d) }
     @inline(__always) public var asDouble: Double { Double(self) }
     public static func tensorValues(_ t: Tensor) -> [Float] { t.floats() }
+    public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int) {
+        fastMatmul(a, b, c, m: m, k: k, n: n)
+    }
 }
 
 /// C[m, n] = Σ_k A[m, k] · B[k, n] (C is overwritten). Each output element is summed in

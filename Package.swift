@@ -45,6 +45,8 @@ let package = Package(
         .executableTarget(name: "lstmtool", dependencies: [
             "LSTMKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Times the evaluator for tools/bench_eval.py.
+        .executableTarget(name: "lstmbench", dependencies: ["LSTMKit"]),
         .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit", "LSTMCodec", "LSTMCore"]),
     ]
 )

@@ -1,3 +1,4 @@
+import Dispatch
 /// The float32 matrix product of the fast path: C[m, n] = A[m, k] · B[k, n].
 ///
 /// Register tiles of 4 rows × 16 columns (eight SIMD8 accumulators) walk down k, so each
@@ -40,10 +41,32 @@ func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Unsaf
         if j < n { edgeColumns(a + i * k, b, c + i * n, rows: 4, k: k, n: n, from: j) }
         i += 4
     }
-    // Leftover rows (batch 1 lands here): one row at a time, 32 columns per pass.
+    // Leftover rows (batch 1 lands here): one row at a time, 64 or 32 columns per pass, so
+    // that enough independent accumulators hide the latency of the fused multiply-add.
     while i < m {
         let ai = a + i * k
         var j = 0
+        while j + 64 <= n {
+            var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+            var s4 = SIMD8<Float>(), s5 = SIMD8<Float>(), s6 = SIMD8<Float>(), s7 = SIMD8<Float>()
+            var bp = b + j
+            for kk in 0..<k {
+                let x = SIMD8<Float>(repeating: ai[kk])
+                s0 = fma8(s0, x, UnsafeRawPointer(bp).loadUnaligned(as: SIMD8<Float>.self))
+                s1 = fma8(s1, x, UnsafeRawPointer(bp + 8).loadUnaligned(as: SIMD8<Float>.self))
+                s2 = fma8(s2, x, UnsafeRawPointer(bp + 16).loadUnaligned(as: SIMD8<Float>.self))
+                s3 = fma8(s3, x, UnsafeRawPointer(bp + 24).loadUnaligned(as: SIMD8<Float>.self))
+                s4 = fma8(s4, x, UnsafeRawPointer(bp + 32).loadUnaligned(as: SIMD8<Float>.self))
+                s5 = fma8(s5, x, UnsafeRawPointer(bp + 40).loadUnaligned(as: SIMD8<Float>.self))
+                s6 = fma8(s6, x, UnsafeRawPointer(bp + 48).loadUnaligned(as: SIMD8<Float>.self))
+                s7 = fma8(s7, x, UnsafeRawPointer(bp + 56).loadUnaligned(as: SIMD8<Float>.self))
+                bp += n
+            }
+            let o = c + i * n + j
+            store8(s0, o); store8(s1, o + 8); store8(s2, o + 16); store8(s3, o + 24)
+            store8(s4, o + 32); store8(s5, o + 40); store8(s6, o + 48); store8(s7, o + 56)
+            j += 64
+        }
         while j + 32 <= n {
             var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
             var bp = b + j
@@ -93,3 +116,18 @@ private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
 @inline(__always) private func fma8(_ acc: SIMD8<Float>, _ x: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { acc + x * y }
 @inline(__always) private func fma1(_ acc: Float, _ x: Float, _ y: Float) -> Float { acc + x * y }
 #endif
+
+/// GFLOP/s of the f32 kernel on an m×k by k×n product (for tools/bench_eval.py diagnostics).
+public func measureFastGEMM(m: Int, k: Int, n: Int, repeats: Int) -> Double {
+    let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+    var c = [Float](repeating: 0, count: m * n)
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            fastMatmul(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!, m: m, k: k, n: n)
+        } } }
+        best = Swift.min(best, Double(DispatchTime.now().uptimeNanoseconds - t0))
+    }
+    return 2.0 * Double(m * k * n) / best
+}

@@ -45,7 +45,9 @@ struct PassRunner<F: EvalScalar> {
         var hwn = [F](repeating: 0, count: rh.count)
         var m = [F](repeating: 0, count: s.lstm.projectionSize != nil ? batch * hs : 0)
         var projected = [F](repeating: 0, count: m.isEmpty ? 0 : batch * p)
-        var rows = [Int](repeating: -1, count: batch)  // time index of each row at this step, -1 if done
+        var rows = [Int](repeating: -1, count: batch)
+        // Per-row work space of the step functions: gate pre-activations and one spare block.
+        var scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)  // time index of each row at this step, -1 if done
 
         for step in 0..<steps {
             var anyActive = false
@@ -68,8 +70,8 @@ struct PassRunner<F: EvalScalar> {
             }
             switch s.cell {
             case .rnn: rnnStep(xw: xw, hw: hw, h: &h, rows: rows)
-            case .gru: gruStep(xw: xw, hw: &hw, rh: &rh, hwn: &hwn, h: &h, rows: rows)
-            case .lstm: lstmStep(xw: xw, hw: hw, h: &h, c: &c, m: &m, projected: &projected, rows: rows)
+            case .gru: gruStep(xw: xw, hw: &hw, scratch: &scratch, rh: &rh, hwn: &hwn, h: &h, rows: rows)
+            case .lstm: lstmStep(xw: xw, hw: hw, scratch: &scratch, h: &h, c: &c, m: &m, projected: &projected, rows: rows)
             }
             // Outputs of the rows that moved this step.
             for b in 0..<batch where rows[b] >= 0 {
@@ -79,37 +81,52 @@ struct PassRunner<F: EvalScalar> {
         }
     }
 
+    /// Clips a run of pre-activations to [-clip, clip] (ONNX `clip`), if the layer has one.
     @inline(__always)
-    func clipped(_ v: F) -> F {
-        guard let c = pass.spec.activationClip else { return v }
-        let cf = F.from(c)
-        return Swift.min(Swift.max(v, -cf), cf)
+    func clipRun(_ p: UnsafeMutablePointer<F>, _ count: Int) {
+        guard let c = pass.spec.activationClip else { return }
+        let hi = F.from(c), lo = -hi
+        for j in 0..<count { p[j] = Swift.min(Swift.max(p[j], lo), hi) }
     }
 
     func rnnStep(xw: [F], hw: [F], h: inout [F], rows: [Int]) {
         let hs = pass.spec.hiddenSize
         let act = pass.activations[0]
-        for b in 0..<batch where rows[b] >= 0 {
-            let xo = (rows[b] * batch + b) * hs
-            for j in 0..<hs {
-                h[b * hs + j] = F.activate(act, clipped(xw[xo + j] + hw[b * hs + j]))
+        xw.withUnsafeBufferPointer { xp in
+            hw.withUnsafeBufferPointer { hp in
+                h.withUnsafeMutableBufferPointer { hb in
+                    for b in 0..<batch where rows[b] >= 0 {
+                        let x = xp.baseAddress! + (rows[b] * batch + b) * hs
+                        let r = hp.baseAddress! + b * hs
+                        let out = hb.baseAddress! + b * hs
+                        for j in 0..<hs { out[j] = x[j] + r[j] }
+                        clipRun(out, hs)
+                        F.activateRun(act, out, hs)
+                    }
+                }
             }
         }
     }
 
-    func gruStep(xw: [F], hw: inout [F], rh: inout [F], hwn: inout [F], h: inout [F], rows: [Int]) {
+    func gruStep(xw: [F], hw: inout [F], scratch: inout [F], rh: inout [F], hwn: inout [F], h: inout [F], rows: [Int]) {
         let hs = pass.spec.hiddenSize
         let fAct = pass.activations[0], gAct = pass.activations[1]
-        let width = pass.spec.resetAfter ? 3 * hs : 2 * hs
-        // z and r for every moving row; keep r in hw's r block.
-        for b in 0..<batch where rows[b] >= 0 {
-            let xo = (rows[b] * batch + b) * 3 * hs
-            let ho = b * width
-            for j in 0..<(2 * hs) {
-                hw[ho + j] = F.activate(fAct, clipped(xw[xo + j] + hw[ho + j]))
+        let resetAfter = pass.spec.resetAfter
+        let width = resetAfter ? 3 * hs : 2 * hs
+        // z and r of every moving row, in place in hw's first two blocks.
+        xw.withUnsafeBufferPointer { xp in
+            hw.withUnsafeMutableBufferPointer { hp in
+                for b in 0..<batch where rows[b] >= 0 {
+                    let x = xp.baseAddress! + (rows[b] * batch + b) * 3 * hs
+                    let zr = hp.baseAddress! + b * width
+                    for j in 0..<(2 * hs) { zr[j] = x[j] + zr[j] }
+                    clipRun(zr, 2 * hs)
+                    F.activateRun(fAct, zr, 2 * hs)
+                }
             }
         }
-        if !pass.spec.resetAfter {
+        if !resetAfter {
+            // Reset-before: the recurrent product of the candidate sees r ⊙ h.
             for b in 0..<batch {
                 for j in 0..<hs { rh[b * hs + j] = rows[b] >= 0 ? hw[b * width + hs + j] * h[b * hs + j] : 0 }
             }
@@ -121,27 +138,39 @@ struct PassRunner<F: EvalScalar> {
                 }
             }
         }
-        for b in 0..<batch where rows[b] >= 0 {
-            let xo = (rows[b] * batch + b) * 3 * hs
-            let ho = b * width
-            for j in 0..<hs {
-                let z = hw[ho + j]
-                let r = hw[ho + hs + j]
-                let bhn = pass.recurrentBias[2 * hs + j]
-                let pre: F
-                if pass.spec.resetAfter {
-                    pre = xw[xo + 2 * hs + j] + r * (hw[ho + 2 * hs + j] + bhn)
-                } else {
-                    pre = xw[xo + 2 * hs + j] + (hwn[b * hs + j] + bhn)
+        xw.withUnsafeBufferPointer { xp in
+            hw.withUnsafeBufferPointer { hp in
+                hwn.withUnsafeBufferPointer { np in
+                    pass.recurrentBias.withUnsafeBufferPointer { rb in
+                        h.withUnsafeMutableBufferPointer { hb in
+                            scratch.withUnsafeMutableBufferPointer { nb in
+                                let bhn = rb.baseAddress! + 2 * hs
+                                let nv = nb.baseAddress!
+                                for b in 0..<batch where rows[b] >= 0 {
+                                    let x = xp.baseAddress! + (rows[b] * batch + b) * 3 * hs + 2 * hs
+                                    let z = hp.baseAddress! + b * width
+                                    let r = z + hs
+                                    if resetAfter {
+                                        let hn = z + 2 * hs
+                                        for j in 0..<hs { nv[j] = x[j] + r[j] * (hn[j] + bhn[j]) }
+                                    } else {
+                                        let hn = np.baseAddress! + b * hs
+                                        for j in 0..<hs { nv[j] = x[j] + (hn[j] + bhn[j]) }
+                                    }
+                                    clipRun(nv, hs)
+                                    F.activateRun(gAct, nv, hs)
+                                    let out = hb.baseAddress! + b * hs
+                                    for j in 0..<hs { out[j] = (1 - z[j]) * nv[j] + z[j] * out[j] }
+                                }
+                            }
+                        }
+                    }
                 }
-                let n = F.activate(gAct, clipped(pre))
-                let prev = h[b * hs + j]
-                h[b * hs + j] = (1 - z) * n + z * prev
             }
         }
     }
 
-    func lstmStep(xw: [F], hw: [F], h: inout [F], c: inout [F], m: inout [F], projected: inout [F], rows: [Int]) {
+    func lstmStep(xw: [F], hw: [F], scratch: inout [F], h: inout [F], c: inout [F], m: inout [F], projected: inout [F], rows: [Int]) {
         let s = pass.spec
         let hs = s.hiddenSize, p = s.outputSize, g = s.gateCount * hs
         let fAct = pass.activations[0], gAct = pass.activations[1], hAct = pass.activations[2]
@@ -150,31 +179,46 @@ struct PassRunner<F: EvalScalar> {
         let iOff = 0, fOff = coupled ? 0 : hs, gOff = coupled ? hs : 2 * hs, oOff = coupled ? 2 * hs : 3 * hs
         let cellClip = s.lstm.cellClip.map { F.from($0) }
         let hasProjection = s.lstm.projectionSize != nil
-        for b in 0..<batch where rows[b] >= 0 {
-            let xo = (rows[b] * batch + b) * g
-            let ho = b * g
-            for j in 0..<hs {
-                let cPrev = c[b * hs + j]
-                var aF = xw[xo + fOff + j] + hw[ho + fOff + j]
-                if let pf = pass.peepholeF { aF = aF + pf[j] * cPrev }
-                let f = F.activate(fAct, clipped(aF))
-                let i: F
-                if coupled {
-                    i = 1 - f
-                } else {
-                    var aI = xw[xo + iOff + j] + hw[ho + iOff + j]
-                    if let pi = pass.peepholeI { aI = aI + pi[j] * cPrev }
-                    i = F.activate(fAct, clipped(aI))
+        // Pre-activations of the gates, then h(c_t), in the runner's work space.
+        scratch.withUnsafeMutableBufferPointer { gb in
+            let a = gb.baseAddress!
+            let hc = a + g
+            xw.withUnsafeBufferPointer { xp in
+                hw.withUnsafeBufferPointer { hp in
+                    c.withUnsafeMutableBufferPointer { cb in
+                        for b in 0..<batch where rows[b] >= 0 {
+                            let x = xp.baseAddress! + (rows[b] * batch + b) * g
+                            let r = hp.baseAddress! + b * g
+                            let cv = cb.baseAddress! + b * hs
+                            for j in 0..<g { a[j] = x[j] + r[j] }
+                            // Input and forget gates see c_{t-1}.
+                            if let pf = pass.peepholeF { for j in 0..<hs { a[fOff + j] = a[fOff + j] + pf[j] * cv[j] } }
+                            if !coupled, let pi = pass.peepholeI { for j in 0..<hs { a[iOff + j] = a[iOff + j] + pi[j] * cv[j] } }
+                            clipRun(a, coupled ? 2 * hs : 3 * hs)
+                            F.activateRun(fAct, a + fOff, hs)
+                            if !coupled { F.activateRun(fAct, a + iOff, hs) }
+                            F.activateRun(gAct, a + gOff, hs)
+                            for j in 0..<hs {
+                                let f = a[fOff + j]
+                                let i = coupled ? 1 - f : a[iOff + j]
+                                var cNew = f * cv[j] + i * a[gOff + j]
+                                if let cc = cellClip { cNew = Swift.min(Swift.max(cNew, -cc), cc) }
+                                cv[j] = cNew
+                            }
+                            // The output gate sees c_t.
+                            if let po = pass.peepholeO { for j in 0..<hs { a[oOff + j] = a[oOff + j] + po[j] * cv[j] } }
+                            clipRun(a + oOff, hs)
+                            F.activateRun(fAct, a + oOff, hs)
+                            for j in 0..<hs { hc[j] = cv[j] }
+                            F.activateRun(hAct, hc, hs)
+                            if hasProjection {
+                                for j in 0..<hs { m[b * hs + j] = a[oOff + j] * hc[j] }
+                            } else {
+                                for j in 0..<hs { h[b * hs + j] = a[oOff + j] * hc[j] }
+                            }
+                        }
+                    }
                 }
-                let gv = F.activate(gAct, clipped(xw[xo + gOff + j] + hw[ho + gOff + j]))
-                var cNew = f * cPrev + i * gv
-                if let cc = cellClip { cNew = Swift.min(Swift.max(cNew, -cc), cc) }
-                var aO = xw[xo + oOff + j] + hw[ho + oOff + j]
-                if let po = pass.peepholeO { aO = aO + po[j] * cNew }
-                let o = F.activate(fAct, clipped(aO))
-                c[b * hs + j] = cNew
-                let out = o * F.activate(hAct, cNew)
-                if hasProjection { m[b * hs + j] = out } else { h[b * hs + j] = out }
             }
         }
         guard hasProjection else { return }

@@ -46,7 +46,7 @@ let package = Package(
             "LSTMKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Times the evaluator for tools/bench_eval.py.
-        .executableTarget(name: "lstmbench", dependencies: ["LSTMKit"]),
+        .executableTarget(name: "lstmbench", dependencies: ["LSTMKit", "LSTMCodec"]),
         .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit", "LSTMCodec", "LSTMCore"]),
     ]
 )

@@ -1,8 +1,14 @@
-// Times lstmtool's evaluator on one model and input, for tools/bench_eval.py.
-//   lstmbench MODEL X.npy [--precision f32|f64] [--repeats N]
-// Prints one JSON line: {"median_ms": …, "min_ms": …, "repeats": N}. The model is loaded and
-// packed once; only Evaluator.run is timed (no file I/O).
+// Measurements behind docs/PERFORMANCE.md, driven by tools/bench_eval.py and tools/bench_format.py.
+// Each mode prints one JSON line.
+//   lstmbench MODEL X.npy [--precision f32|f64] [--repeats N]   time Evaluator.run (no file I/O)
+//   lstmbench --gemm MxKxN                                       GFLOP/s of the f32 kernel
+//   lstmbench --load MODEL [--repeats N]                        time a full load (read, inflate, CRC)
+//   lstmbench --open MODEL [--repeats N]                        time opening (header only, what inspect does)
+//   lstmbench --encode MODEL --encoding E [--level L] [--strategy standard|huffman] [--repeats N]
+//                                                                size and speed of encoding its tensors
+//   lstmbench --make-large PATH --mib N                          write a raw-encoded LSTM of about N MiB
 import Foundation
+import LSTMCodec
 import LSTMKit
 
 var args = Array(CommandLine.arguments.dropFirst())
@@ -12,31 +18,80 @@ func option(_ name: String) -> String? {
     args.removeSubrange(i...(i + 1))
     return v
 }
-if let shape = option("--gemm") {
-    let d = shape.split(separator: "x").compactMap { Int($0) }
-    print("{\"gemm_gflops\": \(measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10))}")
-    exit(0)
-}
-let precision = Precision(rawValue: option("--precision") ?? "f32") ?? .f32
-let repeats = Int(option("--repeats") ?? "5") ?? 5
-guard args.count == 2 else {
-    FileHandle.standardError.write("usage: lstmbench MODEL X.npy [--precision f32|f64] [--repeats N]\n".data(using: .utf8)!)
-    exit(64)
-}
-do {
-    let model = try ModelLoader.load(args[0])
-    let input = try RunIO.readInput(args[1], model: model, batchFirst: false)
-    let evaluator = try Evaluator(model: model, precision: precision)
-    _ = try evaluator.run(input)  // warm-up
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+func timed(_ repeats: Int, _ body: () throws -> Void) rethrows -> [Double] {
     var times: [Double] = []
     for _ in 0..<repeats {
-        let start = DispatchTime.now().uptimeNanoseconds
-        _ = try evaluator.run(input)
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        let t0 = now()
+        try body()
+        times.append(now() - t0)
     }
-    times.sort()
-    print("{\"median_ms\": \(times[times.count / 2]), \"min_ms\": \(times[0]), \"repeats\": \(repeats)}")
-} catch {
-    FileHandle.standardError.write("error: \(error)\n".data(using: .utf8)!)
+    return times.sorted()
+}
+func fail(_ s: String) -> Never {
+    FileHandle.standardError.write("lstmbench: \(s)\n".data(using: .utf8)!)
     exit(1)
+}
+
+let repeats = Int(option("--repeats") ?? "5") ?? 5
+do {
+    if let shape = option("--gemm") {
+        let d = shape.split(separator: "x").compactMap { Int($0) }
+        guard d.count == 3 else { fail("--gemm takes MxKxN") }
+        print("{\"gemm_gflops\": \(measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10))}")
+    } else if let path = option("--open") {
+        let t = try timed(repeats) { _ = try ModelReader(path: path) }
+        print("{\"open_median_s\": \(t[t.count / 2]), \"open_min_s\": \(t[0])}")
+    } else if let path = option("--load") {
+        let reader = try ModelReader(path: path)
+        let raw = reader.header.tensors.map(\.rawSize).reduce(0, +)
+        let stored = reader.header.tensors.map(\.storedSize).reduce(0, +)
+        let t = try timed(repeats) { _ = try ModelReader(path: path).model() }
+        print("{\"load_median_s\": \(t[t.count / 2]), \"raw_bytes\": \(raw), \"stored_bytes\": \(stored), \"raw_mb_per_s\": \(Double(raw) / t[t.count / 2] / 1e6)}")
+    } else if let path = option("--encode") {
+        guard let e = option("--encoding"), let enc = Encoding(rawValue: e) else { fail("--encoding raw|zlib|shuffle_zlib") }
+        let level = Int32(option("--level") ?? "6") ?? 6
+        let strategy = Zlib.Strategy(rawValue: option("--strategy") ?? "standard") ?? .standard
+        let model = try ModelLoader.load(path)
+        let opts = WriteOptions(encoding: enc, level: level, strategy: strategy)
+        var size = 0
+        let t = try timed(repeats) { size = try ModelWriter.encode(model, options: opts).map(\.count).reduce(0, +) }
+        let raw = model.namedTensors.map(\.tensor.bytes.count).reduce(0, +)
+        // Decode speed of the encoded file.
+        let tmp = NSTemporaryDirectory() + "lstmbench-\(getpid()).lstm"
+        defer { unlink(tmp) }
+        try ModelWriter.write(model, to: tmp, options: opts)
+        let d = try timed(repeats) { _ = try ModelReader(path: tmp).model() }
+        print("{\"file_bytes\": \(size), \"raw_bytes\": \(raw), \"encode_mb_per_s\": \(Double(raw) / t[t.count / 2] / 1e6), \"decode_mb_per_s\": \(Double(raw) / d[d.count / 2] / 1e6)}")
+    } else if let path = option("--make-large") {
+        let mib = Int(option("--mib") ?? "1024") ?? 1024
+        // An LSTM with I = H: 8·H² floats ≈ mib MiB.
+        let h = max(8, Int((Double(mib) * 1_048_576 / 32).squareRoot()))
+        var rng = SystemRandomNumberGenerator()
+        func random(_ n: Int) -> Tensor {
+            var bytes = [UInt8](repeating: 0, count: n * 4)
+            bytes.withUnsafeMutableBytes { raw in
+                let words = raw.bindMemory(to: UInt64.self)
+                for i in 0..<words.count { words[i] = rng.next() & 0x3FFF_FFFF_3FFF_FFFF }  // finite floats
+            }
+            return try! Tensor(dtype: .float32, shape: [n], bytes: bytes)
+        }
+        let spec = LayerSpec(cell: .lstm, inputSize: h, hiddenSize: h, hasBias: false)
+        let passes: [[TensorRole: Tensor]] = [[.inputWeights: random(4 * h * h).reshaped([4 * h, h]),
+                                               .recurrentWeights: random(4 * h * h).reshaped([4 * h, h])]]
+        let model = Model(metadata: Metadata(name: "large-\(mib)MiB"), layers: [Layer(spec: spec, passes: passes)])
+        try ModelWriter.write(model, to: path, options: WriteOptions(encoding: .raw))
+        print("{\"hidden_size\": \(h), \"path\": \"\(path)\"}")
+    } else {
+        let precision = Precision(rawValue: option("--precision") ?? "f32") ?? .f32
+        guard args.count == 2 else { fail("usage: lstmbench MODEL X.npy [--precision f32|f64] [--repeats N] (or see the header)") }
+        let model = try ModelLoader.load(args[0])
+        let input = try RunIO.readInput(args[1], model: model, batchFirst: false)
+        let evaluator = try Evaluator(model: model, precision: precision)
+        _ = try evaluator.run(input)  // warm-up
+        let t = try timed(repeats) { _ = try evaluator.run(input) }
+        print("{\"median_ms\": \(t[t.count / 2] * 1e3), \"min_ms\": \(t[0] * 1e3), \"repeats\": \(repeats)}")
+    }
+} catch {
+    fail("\(error)")
 }

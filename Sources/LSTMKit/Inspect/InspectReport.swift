@@ -43,6 +43,8 @@ public struct TensorRow: Sendable {
     /// Bytes in the file; nil when the model was not read from a .lstm file.
     public var storedBytes: Int?
     public var crc32: UInt32?
+    /// Offset of the stored bytes from the start of the file (.lstm only).
+    public var fileOffset: Int?
     public var stats: TensorStats?
 }
 
@@ -70,7 +72,7 @@ public struct InspectReport: Sendable {
         statsIncluded = stats
         tensors = try reader.header.tensors.map { e in
             TensorRow(name: e.name, dtype: e.dtype, shape: e.shape, encoding: e.encoding, rawBytes: e.rawSize,
-                      storedBytes: e.storedSize, crc32: e.crc32,
+                      storedBytes: e.storedSize, crc32: e.crc32, fileOffset: reader.blobOffset + e.offset,
                       stats: stats ? TensorStats(try reader.tensor(e).doubles()) : nil)
         }
     }
@@ -85,7 +87,7 @@ public struct InspectReport: Sendable {
         statsIncluded = stats
         tensors = model.namedTensors.map { name, t in
             TensorRow(name: name, dtype: t.dtype, shape: t.shape, encoding: t.encoding, rawBytes: t.bytes.count,
-                      storedBytes: nil, crc32: nil, stats: stats ? TensorStats(t.doubles()) : nil)
+                      storedBytes: nil, crc32: nil, fileOffset: nil, stats: stats ? TensorStats(t.doubles()) : nil)
         }
     }
 
@@ -191,6 +193,7 @@ public struct InspectReport: Sendable {
             ("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) })),
             ("encoding", .string(t.encoding.rawValue)), ("raw_bytes", .int(t.rawBytes)),
             ("stored_bytes", .optionalInt(t.storedBytes)),
+            ("file_offset", .optionalInt(t.fileOffset)),
             ("compression_ratio", t.storedBytes.map { .double(t.rawBytes == 0 ? 1 : Double($0) / Double(t.rawBytes)) } ?? .null),
             ("crc32", t.crc32.map { .string(hex($0)) } ?? .null),
         ]

@@ -1,7 +1,4 @@
 import LSTMCore
-enum ONNXExporter {
-    static func encode(_ model: Model) throws -> [UInt8] { throw LSTMError(.unsupported, "ONNX export is not implemented yet") }
-}
 enum SafetensorsImporter {
     static func load(path: String, options: ImportOptions, notes: inout ImportNotes) throws -> Model {
         throw LSTMError(.unsupported, "\(path): safetensors import is not implemented yet")

@@ -1,8 +1,8 @@
 import Dispatch
 /// The float32 matrix product of the fast path: C[m, n] = A[m, k] · B[k, n].
 ///
-/// Register tiles of 4 rows × 16 columns (eight SIMD8 accumulators) walk down k, so each
-/// load of B feeds four rows and each broadcast of A feeds sixteen columns. Each element is
+/// Register tiles of 6 rows × 16 columns (twelve SIMD8 accumulators) walk down k, so each
+/// load of B feeds six rows and each broadcast of A feeds sixteen columns. Each element is
 /// still summed in ascending k, so results do not depend on the tiling; with fused
 /// multiply-add (built for a CPU that has it, see Package.swift) they differ from the
 /// reference path by float32 rounding only.
@@ -10,9 +10,37 @@ import Dispatch
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                 m: Int, k: Int, n: Int) {
     let n16 = n / 16 * 16
-    let m4 = m / 4 * 4
     var i = 0
-    while i < m4 {
+    // 6 × 16 tiles: twelve accumulators, enough independent chains to keep both FMA pipes busy.
+    while i + 6 <= m {
+        let a0 = a + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k, a4 = a3 + k, a5 = a4 + k
+        var j = 0
+        while j < n16 {
+            var c00 = SIMD8<Float>(), c01 = SIMD8<Float>(), c10 = SIMD8<Float>(), c11 = SIMD8<Float>()
+            var c20 = SIMD8<Float>(), c21 = SIMD8<Float>(), c30 = SIMD8<Float>(), c31 = SIMD8<Float>()
+            var c40 = SIMD8<Float>(), c41 = SIMD8<Float>(), c50 = SIMD8<Float>(), c51 = SIMD8<Float>()
+            var bp = b + j
+            for kk in 0..<k {
+                let b0 = UnsafeRawPointer(bp).loadUnaligned(as: SIMD8<Float>.self)
+                let b1 = UnsafeRawPointer(bp + 8).loadUnaligned(as: SIMD8<Float>.self)
+                var x = SIMD8<Float>(repeating: a0[kk]); c00 = fma8(c00, x, b0); c01 = fma8(c01, x, b1)
+                x = SIMD8<Float>(repeating: a1[kk]); c10 = fma8(c10, x, b0); c11 = fma8(c11, x, b1)
+                x = SIMD8<Float>(repeating: a2[kk]); c20 = fma8(c20, x, b0); c21 = fma8(c21, x, b1)
+                x = SIMD8<Float>(repeating: a3[kk]); c30 = fma8(c30, x, b0); c31 = fma8(c31, x, b1)
+                x = SIMD8<Float>(repeating: a4[kk]); c40 = fma8(c40, x, b0); c41 = fma8(c41, x, b1)
+                x = SIMD8<Float>(repeating: a5[kk]); c50 = fma8(c50, x, b0); c51 = fma8(c51, x, b1)
+                bp += n
+            }
+            let o = c + i * n + j
+            store8(c00, o); store8(c01, o + 8); store8(c10, o + n); store8(c11, o + n + 8)
+            store8(c20, o + 2 * n); store8(c21, o + 2 * n + 8); store8(c30, o + 3 * n); store8(c31, o + 3 * n + 8)
+            store8(c40, o + 4 * n); store8(c41, o + 4 * n + 8); store8(c50, o + 5 * n); store8(c51, o + 5 * n + 8)
+            j += 16
+        }
+        if j < n { edgeColumns(a + i * k, b, c + i * n, rows: 6, k: k, n: n, from: j) }
+        i += 6
+    }
+    while i + 4 <= m {
         let a0 = a + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
         var j = 0
         while j < n16 {

@@ -71,11 +71,14 @@ struct RunCommand: ParsableCommand {
             if let c = initialC { x.initialC = try RunIO.readStates(c, model: m, batch: x.batch, cell: true) }
             if let l = sequenceLengths { x.lengths = try RunIO.readLengths(l, batch: x.batch) }
             let out = try Evaluator(model: m, precision: p).run(x)
-            try AtomicFileWrite.npy(RunIO.outputArray(out, input: x, model: m, precision: p, batchFirst: batchFirst), to: output)
-            if let h = finalH { try RunIO.writeStates(out.finalH, to: h, model: m, batch: x.batch, cell: false, precision: p) }
+            // Every output is encoded before the first is written, so that a shape problem
+            // leaves no partial set of files behind.
+            var files: [(String, [UInt8])] = [(output, Npy.encode(RunIO.outputArray(out, input: x, model: m, precision: p, batchFirst: batchFirst)))]
+            if let h = finalH { files.append((h, try RunIO.encodeStates(out.finalH, path: h, model: m, batch: x.batch, cell: false, precision: p))) }
             if let c = finalC, let cs = out.finalC {
-                try RunIO.writeStates(cs, to: c, model: m, batch: x.batch, cell: true, precision: p)
+                files.append((c, try RunIO.encodeStates(cs, path: c, model: m, batch: x.batch, cell: true, precision: p)))
             }
+            for (path, bytes) in files { try AtomicFileWrite.bytes(bytes, to: path) }
         } catch {
             throw fail(error)
         }

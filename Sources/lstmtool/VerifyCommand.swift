@@ -67,6 +67,9 @@ struct VerifyCommand: ParsableCommand {
                     results.append(Verifier.verify(g, precision: p, modelPath: modelPath, tolerance: tol))
                 }
             }
+            guard !results.isEmpty else {
+                throw LSTMError(.invalidInput, "\(golden ?? target): no golden case has \(precision) expectations, nothing was checked")
+            }
         } catch {
             throw fail(error)
         }

@@ -27,6 +27,7 @@ public enum RunIO {
     /// the same width, or a .npz with `layer0`, `layer1`, … each `[D, B, W_k]`.
     public static func readStates(_ path: String, model: Model, batch: Int, cell: Bool) throws -> [[Double]] {
         let what = cell ? "initial c" : "initial h"
+        if cell { try requireAllLSTM(model, path) }
         let widths = model.layers.map { cell ? $0.spec.hiddenSize : $0.spec.outputSize }
         let dirs = model.layers.map { $0.spec.direction.count }
         if path.lowercased().hasSuffix(".npz") {
@@ -84,19 +85,31 @@ public enum RunIO {
 
     /// Final states as written by `--final-h/--final-c` (same layout rules as the inputs).
     public static func writeStates(_ states: [[Double]], to path: String, model: Model, batch: Int, cell: Bool, precision: Precision) throws {
+        try AtomicFile.write(path, chunks: [try encodeStates(states, path: path, model: model, batch: batch, cell: cell, precision: precision)])
+    }
+
+    /// Cell states are defined layer by layer only when every layer is an LSTM.
+    static func requireAllLSTM(_ model: Model, _ path: String) throws {
+        guard model.layers.allSatisfy({ $0.spec.cell == .lstm }) else {
+            throw LSTMError(.invalidInput, "\(path): cell states need every layer to be an LSTM; this stack mixes \(model.layers.map(\.spec.cell.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    /// The bytes `--final-h`/`--final-c` write: .npz per layer, or one stacked .npy.
+    public static func encodeStates(_ states: [[Double]], path: String, model: Model, batch: Int, cell: Bool, precision: Precision) throws -> [UInt8] {
+        if cell { try requireAllLSTM(model, path) }
         let kind: NpyArray.Kind = precision == .f32 ? .float32 : .float64
         let widths = model.layers.map { cell ? $0.spec.hiddenSize : $0.spec.outputSize }
         let dirs = model.layers.map { $0.spec.direction.count }
         if path.lowercased().hasSuffix(".npz") {
             let arrays = (0..<model.layers.count).map { k in ("layer\(k)", NpyArray(kind: kind, shape: [dirs[k], batch, widths[k]], values: states[k])) }
-            try AtomicFile.write(path, chunks: [Npz.encode(arrays)])
-            return
+            return Npz.encode(arrays)
         }
         guard Set(widths).count == 1 else {
             throw LSTMError(.invalidInput, "\(path): the layers differ in width (\(widths)); write the final states to a .npz file")
         }
         let a = NpyArray(kind: kind, shape: [dirs.reduce(0, +), batch, widths[0]], values: states.flatMap { $0 })
-        try AtomicFile.write(path, chunks: [Npy.encode(a)])
+        return Npy.encode(a)
     }
 }
 
@@ -105,6 +118,12 @@ public enum AtomicFileWrite {
     public static func npy(_ a: NpyArray, to path: String) throws {
         try AtomicFile.write(path, chunks: [Npy.encode(a)])
     }
+
+    public static func bytes(_ b: [UInt8], to path: String) throws {
+        try AtomicFile.write(path, chunks: [b])
+    }
 }
 
 public func isDirectoryPath(_ path: String) -> Bool { isDirectory(path) }
+
+func readWholeFileBytes(_ path: String) throws -> [UInt8] { try readWholeFile(path) }

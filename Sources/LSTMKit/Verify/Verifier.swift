@@ -60,7 +60,7 @@ public enum Verifier {
             for key in ["y", "hn", "cn"] {
                 guard let file = exp.outputs[key] else { continue }
                 let path = golden.resolve(file)
-                let want = try RunIO.readArray(path)
+                let want = try readExpected(path, model: model, batch: input.batch, cell: key == "cn")
                 let got: NpyArray
                 let axes: [String]
                 let timeAxis: Int?
@@ -85,6 +85,7 @@ public enum Verifier {
                 result.outputs.append(OutputComparison(name: key, got: got.values, gotShape: got.shape, want: want.values,
                                                        wantShape: want.shape, axes: axes, timeAxis: timeAxis, atol: atol, rtol: rtol))
             }
+            guard !result.outputs.isEmpty else { throw LSTMError(.invalidInput, "\(golden.file): no expected outputs for \(precision.rawValue)") }
             result.status = result.outputs.allSatisfy(\.passed) ? .pass : .fail
         } catch let e as LSTMError {
             result.error = e.message
@@ -95,13 +96,25 @@ public enum Verifier {
         return result
     }
 
-    /// States of every layer as one [L·D, B, W] array (widths equal), else flattened per layer.
+    /// States of every layer as one [L·D, B, W] array when the widths are equal, else all layers
+    /// flattened into one vector (the golden's .npz is flattened the same way).
     static func stackStates(_ s: [[Double]], model: Model, batch: Int, cell: Bool, uniform: Bool) -> NpyArray {
         let dirs = model.layers.map { $0.spec.direction.count }.reduce(0, +)
-        let w = cell ? model.layers[0].spec.hiddenSize : model.layers[0].spec.outputSize
+        let widths = model.layers.map { cell ? $0.spec.hiddenSize : $0.spec.outputSize }
         let flat = s.flatMap { $0 }
-        if uniform && flat.count == dirs * batch * w { return NpyArray(kind: .float64, shape: [dirs, batch, w], values: flat) }
+        if Set(widths).count == 1 && flat.count == dirs * batch * widths[0] {
+            return NpyArray(kind: .float64, shape: [dirs, batch, widths[0]], values: flat)
+        }
         return NpyArray(kind: .float64, shape: [flat.count], values: flat)
+    }
+
+    /// A golden state file: .npy as it is, or .npz (layer0, layer1, …) flattened in layer order.
+    static func readExpected(_ path: String, model: Model, batch: Int, cell: Bool) throws -> NpyArray {
+        guard path.lowercased().hasSuffix(".npz") else { return try RunIO.readArray(path) }
+        let layers = try RunIO.readStates(path, model: model, batch: batch, cell: cell)
+        let kind = try Npz.decode(try readWholeFileBytes(path), name: path).first?.1.kind ?? .float64
+        let flat = layers.flatMap { $0 }
+        return NpyArray(kind: kind, shape: [flat.count], values: flat)
     }
 }
 

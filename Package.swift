@@ -47,6 +47,8 @@ let package = Package(
         ]),
         // Times the evaluator for tools/bench_eval.py.
         .executableTarget(name: "lstmbench", dependencies: ["LSTMKit", "LSTMCodec"]),
+        // libFuzzer target over every reader of untrusted bytes (tools/fuzz.sh).
+        .executableTarget(name: "lstmfuzz", dependencies: ["LSTMKit"]),
         .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit", "LSTMCodec", "LSTMCore"]),
     ]
 )

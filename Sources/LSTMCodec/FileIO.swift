@@ -11,9 +11,26 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
     private let base: UnsafeMutableRawPointer?
+    /// True when the bytes were copied in (`init(bytes:name:)`) rather than mapped.
+    private let owned: Bool
+
+    /// Bytes held in memory, read through the same interface (tests, fuzzing, pipes).
+    public init(bytes: [UInt8], name: String) {
+        path = name
+        size = bytes.count
+        owned = true
+        guard !bytes.isEmpty else {
+            base = nil
+            return
+        }
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+        bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        base = p
+    }
 
     public init(path: String) throws {
         self.path = path
+        owned = false
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw LSTMError(.io, "\(path): cannot open (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
@@ -30,7 +47,10 @@ public final class MappedFile: @unchecked Sendable {
         base = p
     }
 
-    deinit { if let base { munmap(base, size) } }
+    deinit {
+        guard let base else { return }
+        if owned { base.deallocate() } else { munmap(base, size) }
+    }
 
     /// Calls `body` with the bytes in `range`, which the caller has bounds-checked.
     public func withBytes<R>(_ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

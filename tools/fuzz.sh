@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Fuzzes every reader of untrusted bytes (.lstm, .json, .npy, .npz) with libFuzzer under
+# AddressSanitizer, seeded with the fixtures. CRC checks are skipped in this build only
+# (-DLSTMTOOL_FUZZING) so that mutations reach the code behind them.
+#   tools/fuzz.sh [SECONDS]      (default 60)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+swift build --product lstmfuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DLSTMTOOL_FUZZING \
+  --scratch-path .build-fuzz >/tmp/lstmfuzz-build.log 2>&1 || { tail -20 /tmp/lstmfuzz-build.log; exit 1; }
+corpus=$(mktemp -d)
+trap 'rm -rf "$corpus"' EXIT
+i=0
+prefix() { printf "\\x$(printf %02x "$1")" ; }
+for f in fixtures/format/v1.0/*.lstm; do { prefix 0; cat "$f"; } >"$corpus/lstm$((i++))"; done
+for f in fixtures/golden/lstm/model.json fixtures/golden/gru_reset_before/model.json; do { prefix 1; cat "$f"; } >"$corpus/json$((i++))"; done
+for f in fixtures/golden/lstm/*.npy; do { prefix 2; cat "$f"; } >"$corpus/npy$((i++))"; done
+python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,3),np.float32))" "$corpus/seed.npz" 2>/dev/null \
+  && { prefix 3; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))" && rm "$corpus/seed.npz"
+SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time="$seconds" -rss_limit_mb=4096 \
+  -max_len=65536 -print_final_stats=1 "$corpus"

@@ -1,0 +1,245 @@
+import Foundation
+import LSTMCodec
+import LSTMCore
+
+/// Reads the state dict of a torch.nn.RNN/LSTM/GRU from a safetensors file
+/// (docs/CONVERSIONS.md): `{prefix}weight_ih_l{k}[_reverse]`, `weight_hh_l{k}`,
+/// `bias_ih_l{k}`, `bias_hh_l{k}` and, for projections, `weight_hr_l{k}`.
+enum SafetensorsImporter {
+    static let roles = ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"]
+
+    /// Splits `encoder.rnn.weight_ih_l0_reverse` into ("encoder.rnn.", "weight_ih", 0, true).
+    static func parseName(_ name: String) -> (prefix: String, role: String, layer: Int, reverse: Bool)? {
+        for role in roles {
+            guard let r = name.range(of: role + "_l", options: .backwards) else { continue }
+            let prefix = String(name[..<r.lowerBound])
+            guard prefix.isEmpty || prefix.hasSuffix(".") else { continue }
+            var rest = String(name[r.upperBound...])
+            var reverse = false
+            if rest.hasSuffix("_reverse") {
+                reverse = true
+                rest.removeLast("_reverse".count)
+            }
+            guard let k = Int(rest), k >= 0, String(k) == rest else { continue }
+            return (prefix, role, k, reverse)
+        }
+        return nil
+    }
+
+    static func load(path: String, options: ImportOptions, notes: inout ImportNotes) throws -> Model {
+        let file = try SafetensorsFile(path: path)
+        let meta = Dictionary(file.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        var modules: [String: [String: SafetensorsFile.Entry]] = [:]
+        var others: [String] = []
+        for e in file.entries {
+            if let p = parseName(e.name) { modules[p.prefix, default: [:]][e.name] = e } else { others.append(e.name) }
+        }
+        let candidates = modules.filter { m in m.value.keys.contains(m.key + "weight_ih_l0") }.keys.sorted()
+        let prefix: String
+        if var want = options.prefix {
+            if !want.isEmpty && !want.hasSuffix(".") { want += "." }
+            guard candidates.contains(want) else {
+                throw LSTMError(.invalidInput, "\(path): no recurrent module under prefix '\(want)'; found: \(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))")
+            }
+            prefix = want
+        } else {
+            guard !candidates.isEmpty else {
+                throw LSTMError(.invalidInput, "\(path): no torch.nn.RNN/LSTM/GRU weights (weight_ih_l0 …) among its \(file.entries.count) tensors")
+            }
+            guard candidates.count == 1, let only = candidates.first else {
+                throw LSTMError(.invalidInput, "\(path): \(candidates.count) recurrent modules (\(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))); choose one with --prefix")
+            }
+            prefix = only
+            if !prefix.isEmpty { notes.messages.append("took the recurrent module under prefix '\(prefix)'") }
+        }
+        guard let entries = modules[prefix] else { throw LSTMError(.invalidInput, "\(path): no module '\(prefix)'") }
+        let leftOut = file.entries.count - entries.count
+        if leftOut > 0 { notes.messages.append("left out \(leftOut) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'")") }
+
+        func tensor(_ role: String, _ k: Int, _ reverse: Bool) throws -> Tensor? {
+            guard let e = entries["\(prefix)\(role)_l\(k)\(reverse ? "_reverse" : "")"] else { return nil }
+            return try file.tensor(e)
+        }
+        var layerCount = 0
+        while entries["\(prefix)weight_ih_l\(layerCount)"] != nil { layerCount += 1 }
+        for name in entries.keys.sorted() {
+            guard let p = parseName(name), p.layer < layerCount else {
+                throw LSTMError(.invalidInput, "\(path): tensor \(name) belongs to no layer 0..<\(layerCount) of the module")
+            }
+        }
+        let bidirectional = entries["\(prefix)weight_ih_l0_reverse"] != nil
+        let directions = bidirectional ? [false, true] : [false]
+
+        // Family and sizes from layer 0's shapes.
+        guard let wih0 = try tensor("weight_ih", 0, false), let whh0 = try tensor("weight_hh", 0, false) else {
+            throw LSTMError(.missingTensor, "\(path): \(prefix)weight_hh_l0 is missing")
+        }
+        let whr0 = try tensor("weight_hr", 0, false)
+        guard wih0.shape.count == 2, whh0.shape.count == 2, whh0.shape[0] == wih0.shape[0], whh0.shape[0] > 0 else {
+            throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 \(wih0.shape) and weight_hh_l0 \(whh0.shape) are not [gates·hidden, input] and [gates·hidden, hidden]")
+        }
+        let rows = wih0.shape[0]
+        let H: Int
+        var P: Int?
+        if let whr0 {
+            guard whr0.shape.count == 2, whr0.shape[1] > 0, whr0.shape[0] == whh0.shape[1] else {
+                throw LSTMError(.shape, "\(path): \(prefix)weight_hr_l0 has shape \(whr0.shape), expected [proj_size, hidden_size] with proj_size = weight_hh_l0's \(whh0.shape[1]) columns")
+            }
+            H = whr0.shape[1]
+            P = whr0.shape[0]
+        } else {
+            H = whh0.shape[1]
+        }
+        guard H > 0, rows % H == 0 else { throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 has \(rows) rows, not a multiple of hidden size \(H)") }
+        let inferred: CellFamily?
+        switch rows / H {
+        case 4: inferred = .lstm
+        case 3: inferred = .gru
+        case 1: inferred = .rnn
+        default: inferred = nil
+        }
+        let stored = meta["lstmtool.cell"].flatMap(CellFamily.init(rawValue:))
+        guard let cell = options.cell ?? inferred ?? stored else {
+            throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 has \(rows) rows for hidden size \(H): not 4H (LSTM), 3H (GRU) or H (RNN); say --cell")
+        }
+        if let inferred, cell != inferred {
+            throw LSTMError(.conversion, "\(path): --cell \(cell.rawValue) contradicts the shapes: \(prefix)weight_ih_l0 has \(rows) rows = \(rows / H) × hidden size \(H), a \(inferred.rawValue)")
+        }
+        if P != nil && cell != .lstm { throw LSTMError(.conversion, "\(path): \(prefix)weight_hr_l0 (a projection) exists only in an LSTM") }
+        var activations = LayerSpec.defaultActivations(cell)
+        if cell == .rnn {
+            let kind: ActivationKind
+            if let n = options.nonlinearity {
+                kind = n
+            } else if let s = meta["lstmtool.nonlinearity"], let k = ActivationKind(rawValue: s) {
+                kind = k
+            } else {
+                kind = .tanh
+                notes.messages.append("an RNN's nonlinearity cannot be read from its weights; assumed tanh (say --nonlinearity relu otherwise)")
+            }
+            guard kind == .tanh || kind == .relu else { throw LSTMError(.invalidInput, "\(path): torch.nn.RNN's nonlinearity is tanh or relu, not \(kind.rawValue)") }
+            activations = [Activation(kind)]
+        } else if options.nonlinearity != nil {
+            notes.messages.append("--nonlinearity applies to RNN modules only; ignored for this \(cell.rawValue)")
+        }
+        let hasBias = entries["\(prefix)bias_ih_l0"] != nil
+        let torchOrder = GateConventions.order(.pytorch, cell)
+        let ours = GateConventions.order(.lstmtool, cell)
+        let G = ours.count
+
+        var layers: [Layer] = []
+        var inputSize = wih0.shape[1]
+        var dtype: DType?
+        for k in 0..<layerCount {
+            let spec = LayerSpec(cell: cell, inputSize: inputSize, hiddenSize: H, direction: bidirectional ? .bidirectional : .forward,
+                                 hasBias: hasBias, activations: Array(repeating: activations, count: directions.count),
+                                 lstm: LSTMOptions(projectionSize: P), resetAfter: true)
+            var passes: [[TensorRole: Tensor]] = []
+            for rev in directions {
+                var pass: [TensorRole: Tensor] = [:]
+                func need(_ role: String, _ shape: [Int]) throws -> Tensor {
+                    let name = "\(prefix)\(role)_l\(k)\(rev ? "_reverse" : "")"
+                    guard let t = try tensor(role, k, rev) else { throw LSTMError(.missingTensor, "\(path): tensor \(name) of shape \(shape) is missing") }
+                    guard t.shape == shape else { throw LSTMError(.shape, "\(path): tensor \(name) has shape \(t.shape), expected \(shape)") }
+                    if let d = dtype, d != t.dtype { throw LSTMError(.conversion, "\(path): tensor \(name) is \(t.dtype.rawValue), the module's other weights \(d.rawValue)") }
+                    dtype = t.dtype
+                    return t
+                }
+                pass[.inputWeights] = try GateConventions.reorder(try need("weight_ih", [G * H, inputSize]), from: torchOrder, to: ours)
+                pass[.recurrentWeights] = try GateConventions.reorder(try need("weight_hh", [G * H, P ?? H]), from: torchOrder, to: ours)
+                if hasBias {
+                    pass[.inputBias] = try GateConventions.reorder(try need("bias_ih", [G * H]), from: torchOrder, to: ours)
+                    pass[.recurrentBias] = try GateConventions.reorder(try need("bias_hh", [G * H]), from: torchOrder, to: ours)
+                } else {
+                    for role in ["bias_ih", "bias_hh"] where try tensor(role, k, rev) != nil {
+                        throw LSTMError(.conversion, "\(path): tensor \(prefix)\(role)_l\(k)\(rev ? "_reverse" : "") exists but layer 0 has no biases")
+                    }
+                }
+                if let P { pass[.projection] = try need("weight_hr", [P, H]) }
+                passes.append(pass)
+            }
+            if !bidirectional, entries.keys.contains(where: { $0.hasPrefix(prefix) && $0.hasSuffix("_l\(k)_reverse") }) {
+                throw LSTMError(.conversion, "\(path): layer \(k) has _reverse tensors but layer 0 is unidirectional")
+            }
+            layers.append(Layer(spec: spec, passes: passes))
+            inputSize = directions.count * (P ?? H)
+        }
+        var metadata = Metadata()
+        metadata.sourceFramework = "pytorch"
+        metadata.sourceFile = ConvertSupport.fileName(path)
+        metadata.created = ConvertSupport.now()
+        metadata.description = "torch.nn.\(cell == .rnn ? "RNN" : cell.rawValue.uppercased()) state dict"
+        if !prefix.isEmpty { metadata.properties.append(("pytorch.prefix", prefix)) }
+        let model = Model(metadata: metadata, layers: layers)
+        do {
+            try model.validate()
+        } catch let e as LSTMError {
+            throw LSTMError(e.kind, "\(path): \(e.message)")
+        }
+        return model
+    }
+}
+
+/// Writes a model as the state dict torch.nn.RNN/LSTM/GRU would have, so that
+/// `load_state_dict` accepts it; refuses what those modules cannot compute.
+enum SafetensorsExporter {
+    static func refuse(_ msg: String) -> LSTMError { LSTMError(.unsupported, "cannot export to PyTorch: \(msg)") }
+
+    static func encode(_ model: Model) throws -> [UInt8] {
+        try model.validate()
+        guard let first = model.layers.first?.spec else { throw refuse("the model has no layers") }
+        let cell = first.cell
+        let moduleName = cell == .rnn ? "RNN" : cell.rawValue.uppercased()
+        var tensors: [(name: String, tensor: Tensor)] = []
+        var dtype: DType?
+        for (k, layer) in model.layers.enumerated() {
+            let s = layer.spec
+            let at = "layer \(k)"
+            if s.cell != cell { throw refuse("\(at) is \(s.cell.rawValue) but layer 0 is \(cell.rawValue); one torch module has one cell type") }
+            if s.direction == .reverse { throw refuse("\(at) runs in reverse only; torch modules run forward or bidirectional") }
+            if s.direction != first.direction { throw refuse("\(at) is \(s.direction.rawValue) but layer 0 is \(first.direction.rawValue)") }
+            if s.hiddenSize != first.hiddenSize { throw refuse("\(at) has hidden_size \(s.hiddenSize) but layer 0 has \(first.hiddenSize)") }
+            if s.hasBias != first.hasBias { throw refuse("\(at) \(s.hasBias ? "has" : "has no") biases unlike layer 0") }
+            if s.lstm.projectionSize != first.lstm.projectionSize { throw refuse("\(at) has a different projection size from layer 0") }
+            if !s.lstm.peepholes.isEmpty { throw refuse("\(at) has peepholes; torch.nn.LSTM has none") }
+            if s.lstm.coupled { throw refuse("\(at) couples the input and forget gates; torch.nn.LSTM has separate gates") }
+            if s.cell == .gru && !s.resetAfter { throw refuse("\(at) is a reset-before GRU (linear_before_reset=0); torch.nn.GRU is reset-after") }
+            if s.activationClip != nil { throw refuse("\(at) clips gate pre-activations; torch modules do not") }
+            if s.lstm.cellClip != nil || s.lstm.projectionClip != nil { throw refuse("\(at) clips the cell or projection; torch.nn.LSTM does not") }
+            if s.hasInitialState { throw refuse("\(at) has learned initial states; a torch module's state dict has no place for them") }
+            for acts in s.activations {
+                let ok: Bool
+                if cell == .rnn {
+                    ok = acts == [Activation(.tanh)] || acts == [Activation(.relu)]
+                } else {
+                    ok = acts == LayerSpec.defaultActivations(cell)
+                }
+                if !ok {
+                    throw refuse("\(at) uses activations \(acts.map(\.summary).joined(separator: ", ")); torch.nn.\(moduleName) computes \(cell == .rnn ? "tanh or relu" : LayerSpec.defaultActivations(cell).map(\.summary).joined(separator: ", "))")
+                }
+            }
+            if cell == .rnn && s.activations != first.activations { throw refuse("\(at) has a different nonlinearity from layer 0") }
+            let torchOrder = GateConventions.order(.pytorch, cell)
+            let ours = GateConventions.order(.lstmtool, cell)
+            for (d, pass) in layer.passes.enumerated() {
+                let suffix = "_l\(k)\(s.direction.passes[d] == .reverse ? "_reverse" : "")"
+                func put(_ name: String, _ role: TensorRole, reorder: Bool) throws {
+                    guard let t = pass[role] else { throw LSTMError(.missingTensor, "\(at): missing \(role.rawValue)") }
+                    if let d = dtype, d != t.dtype { throw refuse("\(at) \(role.rawValue) is \(t.dtype.rawValue) but other weights are \(d.rawValue); a torch module has one dtype") }
+                    dtype = t.dtype
+                    tensors.append((name + suffix, reorder ? try GateConventions.reorder(t, from: ours, to: torchOrder) : t))
+                }
+                try put("weight_ih", .inputWeights, reorder: true)
+                try put("weight_hh", .recurrentWeights, reorder: true)
+                if s.hasBias {
+                    try put("bias_ih", .inputBias, reorder: true)
+                    try put("bias_hh", .recurrentBias, reorder: true)
+                }
+                if s.lstm.projectionSize != nil { try put("weight_hr", .projection, reorder: false) }
+            }
+        }
+        var meta: [(key: String, value: String)] = [("format", "pt"), ("lstmtool.cell", cell.rawValue)]
+        if cell == .rnn, let a = first.activations.first?.first { meta.append(("lstmtool.nonlinearity", a.kind.rawValue)) }
+        return SafetensorsFile.encode(tensors, metadata: meta)
+    }
+}

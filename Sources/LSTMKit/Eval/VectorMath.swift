@@ -42,7 +42,7 @@ func activateFloatRun(_ a: Activation, _ p: UnsafeMutablePointer<Float>, _ count
 
 /// e^x for eight floats: x = n·ln2 + r with |r| ≤ ln2/2 (Cody–Waite split of ln2), e^r by its
 /// Taylor series to r^7 (truncation error < 3e-9 relative), 2^n built in the exponent bits.
-/// Inputs are clamped to [-87, 88], so the result is finite and never denormal.
+/// Inputs are clamped to [-87, 88], so the result is finite and never denormal (NaN stays NaN).
 @inline(__always)
 func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let xc = x.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
@@ -61,7 +61,9 @@ func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     poly = poly * r + 1
     let bits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127
     let scale = unsafeBitCast(bits &<< 23, to: SIMD8<Float>.self)
-    return poly * scale
+    // The clamp turns NaN into a bound: give NaN back, so that NaN weights or inputs show in
+    // the outputs as they do in the f64 path (verify counts them as their own failure).
+    return (poly * scale).replacing(with: x, where: x .!= x)
 }
 
 /// tanh(x) = sign(x)·(1 − e)/(1 + e) with e = e^(−2|x|): no overflow for any x; the absolute

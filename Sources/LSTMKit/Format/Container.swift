@@ -45,6 +45,9 @@ struct Preamble {
 
     /// Parses and bounds-checks the preamble against the file size.
     init(parsing b: [UInt8], fileSize: Int, path: String) throws {
+        if b.count < 8, !b.isEmpty, Array(Preamble.magic[0..<b.count]) == b {
+            throw LSTMError(.truncated, "\(path): truncated: \(fileSize) bytes, the preamble alone needs \(Preamble.size)")
+        }
         guard b.count >= 8, Array(b[0..<8]) == Preamble.magic else {
             throw LSTMError(.badMagic, "\(path): not an lstmtool model (bad magic bytes at offset 0)")
         }

@@ -129,9 +129,10 @@ public enum JSONForm {
     public static func decode(_ bytes: [UInt8], path: String) throws -> Model {
         let any: Any
         do {
-            any = try JSONSerialization.jsonObject(with: Data(bytes), options: [])
+            // Not JSONSerialization: it does not parse every decimal to the nearest double.
+            any = try ExactJSON.parse(bytes)
         } catch {
-            throw LSTMError(.invalidInput, "\(path): not valid JSON (\(error.localizedDescription))")
+            throw LSTMError(.invalidInput, "\(path): not valid JSON (\(error))")
         }
         let r = JSONReader(path: path)
         let top = try r.object(any, "top level")

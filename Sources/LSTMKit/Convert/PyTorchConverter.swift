@@ -201,8 +201,8 @@ enum SafetensorsExporter {
             if s.hiddenSize != first.hiddenSize { throw refuse("\(at) has hidden_size \(s.hiddenSize) but layer 0 has \(first.hiddenSize)") }
             if s.hasBias != first.hasBias { throw refuse("\(at) \(s.hasBias ? "has" : "has no") biases unlike layer 0") }
             if s.lstm.projectionSize != first.lstm.projectionSize { throw refuse("\(at) has a different projection size from layer 0") }
-            if !s.lstm.peepholes.isEmpty { throw refuse("\(at) has peepholes; torch.nn.LSTM has none") }
             if s.lstm.coupled { throw refuse("\(at) couples the input and forget gates; torch.nn.LSTM has separate gates") }
+            if !s.lstm.peepholes.isEmpty { throw refuse("\(at) has peepholes; torch.nn.LSTM has none") }
             if s.cell == .gru && !s.resetAfter { throw refuse("\(at) is a reset-before GRU (linear_before_reset=0); torch.nn.GRU is reset-after") }
             if s.activationClip != nil { throw refuse("\(at) clips gate pre-activations; torch modules do not") }
             if s.lstm.cellClip != nil || s.lstm.projectionClip != nil { throw refuse("\(at) clips the cell or projection; torch.nn.LSTM does not") }

@@ -35,7 +35,7 @@ release: deps
 
 test: deps pydeps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-swift-testing
 	$(DEBUG_BIN) verify fixtures
 	$(PY) tools/test_onnx_export.py $(DEBUG_BIN)
 	@if [ -f $(SHARED_CHECK) ]; then $(PY) $(SHARED_CHECK) $(DEBUG_BIN); else echo "($(SHARED_CHECK) not present: PyTorch contract check skipped)"; fi

@@ -1,17 +1,17 @@
 import LSTMCore
 
 /// One pass (direction) of one layer with its weights packed for the evaluator:
-/// matrices transposed to [in, out] so that the inner loop runs along contiguous rows.
+/// matrices packed into 16-column panels (see `packed`) once, so every step streams them linearly.
 struct PreparedPass<F: EvalScalar> {
     let spec: LayerSpec
     let reverse: Bool
     let activations: [Activation]
-    /// W_xᵀ: [I, G·H].
+    /// W_x packed: G·H outputs, I inputs.
     let wxT: [F]
-    /// W_hᵀ over the blocks computed before the reset gate is known: [P, G·H], or for a
-    /// reset-before GRU only the z and r blocks: [P, 2H].
+    /// W_h packed over the blocks computed before the reset gate is known: G·H outputs, or for
+    /// a reset-before GRU only the z and r blocks (2H outputs); P inputs.
     let whT: [F]
-    /// Reset-before GRU: W_hnᵀ, [H, H], applied to r ⊙ h.
+    /// Reset-before GRU: W_hn packed (H outputs, H inputs), applied to r ⊙ h.
     let whnT: [F]
     /// Bias added to the input projection: b_x, plus b_h wherever the two can be summed.
     let inputBias: [F]
@@ -20,7 +20,7 @@ struct PreparedPass<F: EvalScalar> {
     let peepholeI: [F]?
     let peepholeF: [F]?
     let peepholeO: [F]?
-    /// W_projᵀ: [H, P].
+    /// W_proj packed: P outputs, H inputs.
     let projT: [F]
     let learnedH0: [F]?
     let learnedC0: [F]?
@@ -32,7 +32,7 @@ struct PreparedPass<F: EvalScalar> {
         reverse = s.direction.passes[d] == .reverse
         activations = s.activations[d]
         let h = s.hiddenSize, g = s.gateCount * h, p = s.outputSize
-        wxT = transposed(F.tensorValues(t[.inputWeights]!), rows: g, cols: s.inputSize)
+        wxT = packed(F.tensorValues(t[.inputWeights]!), rows: g, cols: s.inputSize)
         let wh = F.tensorValues(t[.recurrentWeights]!)
         let bx = t[.inputBias].map { F.tensorValues($0) } ?? [F](repeating: 0, count: g)
         let bh = t[.recurrentBias].map { F.tensorValues($0) } ?? [F](repeating: 0, count: g)
@@ -51,16 +51,16 @@ struct PreparedPass<F: EvalScalar> {
         inputBias = inB
         recurrentBias = recB
         if s.cell == .gru && !s.resetAfter {
-            whT = transposed(Array(wh[0..<(2 * h * p)]), rows: 2 * h, cols: p)
-            whnT = transposed(Array(wh[(2 * h * p)...]), rows: h, cols: p)
+            whT = packed(Array(wh[0..<(2 * h * p)]), rows: 2 * h, cols: p)
+            whnT = packed(Array(wh[(2 * h * p)...]), rows: h, cols: p)
         } else {
-            whT = transposed(wh, rows: g, cols: p)
+            whT = packed(wh, rows: g, cols: p)
             whnT = []
         }
         peepholeI = t[.peepholeInput].map { F.tensorValues($0) }
         peepholeF = t[.peepholeForget].map { F.tensorValues($0) }
         peepholeO = t[.peepholeOutput].map { F.tensorValues($0) }
-        projT = t[.projection].map { transposed(F.tensorValues($0), rows: p, cols: h) } ?? []
+        projT = t[.projection].map { packed(F.tensorValues($0), rows: p, cols: h) } ?? []
         learnedH0 = t[.initialHidden].map { F.tensorValues($0) }
         learnedC0 = t[.initialCell].map { F.tensorValues($0) }
     }

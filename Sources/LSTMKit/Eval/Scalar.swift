@@ -32,51 +32,45 @@ extension Float: EvalScalar {
     }
 }
 
-/// C[m, n] = Σ_k A[m, k] · B[k, n] (C is overwritten). Each output element is summed in
-/// ascending k, one term at a time, without fused multiply-add: the result is the same on
-/// every run and every machine, which the f64 reference relies on. Four rows of A share each
-/// load of B's row, and the inner loop over n is vectorised by the compiler.
+/// Width of a column panel of a packed weight matrix.
+let panelWidth = 16
+
+/// Packs a row-major weight matrix W [n, k] (n outputs, k inputs) for C = A · Wᵀ: panels of
+/// 16 outputs, each stored k-major ([k, 16], contiguous), the last one padded with zeros.
+/// Done once per model at load time so that the kernels stream each panel linearly.
+func packed<F: EvalScalar>(_ w: [F], rows n: Int, cols k: Int) -> [F] {
+    precondition(w.count == n * k)
+    let panels = (n + panelWidth - 1) / panelWidth
+    var out = [F](repeating: 0, count: panels * k * panelWidth)
+    for p in 0..<panels {
+        for jj in 0..<panelWidth where p * panelWidth + jj < n {
+            let row = (p * panelWidth + jj) * k
+            for kk in 0..<k { out[(p * k + kk) * panelWidth + jj] = w[row + kk] }
+        }
+    }
+    return out
+}
+
+/// The reference product C[m, n] = Σ_k A[m, k] · W[n, k] over a packed W (C is overwritten).
+/// Each element is summed in ascending k, one term at a time, multiply then add, never fused:
+/// the same result on every run and every machine, which the f64 reference relies on.
 @inline(__always)
 func matmul<F: EvalScalar>(_ a: UnsafePointer<F>, _ b: UnsafePointer<F>, _ c: UnsafeMutablePointer<F>,
                            m: Int, k: Int, n: Int) {
-    var i = 0
-    while i + 4 <= m {
-        let c0 = c + i * n, c1 = c0 + n, c2 = c1 + n, c3 = c2 + n
-        let a0 = a + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
-        for j in 0..<n { c0[j] = 0; c1[j] = 0; c2[j] = 0; c3[j] = 0 }
-        for kk in 0..<k {
-            let brow = b + kk * n
-            let x0 = a0[kk], x1 = a1[kk], x2 = a2[kk], x3 = a3[kk]
-            for j in 0..<n {
-                let bv = brow[j]
-                c0[j] = c0[j] + x0 * bv
-                c1[j] = c1[j] + x1 * bv
-                c2[j] = c2[j] + x2 * bv
-                c3[j] = c3[j] + x3 * bv
+    let panels = (n + panelWidth - 1) / panelWidth
+    for i in 0..<m {
+        let ai = a + i * k
+        for p in 0..<panels {
+            let panel = b + p * k * panelWidth
+            withUnsafeTemporaryAllocation(of: F.self, capacity: panelWidth) { s in
+                for jj in 0..<panelWidth { s[jj] = 0 }
+                for kk in 0..<k {
+                    let x = ai[kk]
+                    let row = panel + kk * panelWidth
+                    for jj in 0..<panelWidth { s[jj] = s[jj] + x * row[jj] }
+                }
+                for jj in 0..<Swift.min(panelWidth, n - p * panelWidth) { c[i * n + p * panelWidth + jj] = s[jj] }
             }
         }
-        i += 4
     }
-    while i < m {
-        let ci = c + i * n
-        let ai = a + i * k
-        for j in 0..<n { ci[j] = 0 }
-        for kk in 0..<k {
-            let brow = b + kk * n
-            let x = ai[kk]
-            for j in 0..<n { ci[j] = ci[j] + x * brow[j] }
-        }
-        i += 1
-    }
-}
-
-/// Transposes a row-major [rows, cols] matrix into [cols, rows].
-func transposed<F>(_ v: [F], rows: Int, cols: Int) -> [F] {
-    precondition(v.count == rows * cols)
-    if v.isEmpty { return v }
-    var out = v
-    for r in 0..<rows {
-        for c in 0..<cols { out[c * rows + r] = v[r * cols + c] }
-    }
-    return out
 }

@@ -39,6 +39,9 @@ do {
         let d = shape.split(separator: "x").compactMap { Int($0) }
         guard d.count == 3 else { fail("--gemm takes MxKxN") }
         print("{\"gemm_gflops\": \(measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10))}")
+    } else if args.first == "--activations" {
+        let r = measureActivations()
+        print("{\"sigmoid_ns\": \(r.sigmoid), \"tanh_ns\": \(r.tanh)}")
     } else if let path = option("--open") {
         let t = try timed(repeats) { _ = try ModelReader(path: path) }
         print("{\"open_median_s\": \(t[t.count / 2]), \"open_min_s\": \(t[0])}")

@@ -1,3 +1,4 @@
+import Dispatch
 import LSTMCore
 
 /// Activations over contiguous runs of values. The f32 path evaluates sigmoid and tanh eight
@@ -45,20 +46,22 @@ func activateFloatRun(_ a: Activation, _ p: UnsafeMutablePointer<Float>, _ count
 /// Inputs are clamped to [-87, 88], so the result is finite and never denormal (NaN stays NaN).
 @inline(__always)
 func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let xc = x.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
+    // Clamp with compares and blends: SIMD's clamped/pointwiseMin compile to per-lane calls.
+    var xc = x.replacing(with: -87, where: x .< -87)
+    xc = xc.replacing(with: 88, where: xc .> 88)
     // Adding 1.5·2^23 rounds x·log2(e) to an integer held in the low mantissa bits.
     let magic = SIMD8<Float>(repeating: 12_582_912)
     let shifted = xc * 1.442_695_04 + magic
     let n = shifted - magic
     let r = (xc - n * 0.693_359_375) - n * -2.121_944_4e-4
     var poly = SIMD8<Float>(repeating: 1.0 / 5040)
-    poly = poly * r + 1.0 / 720
-    poly = poly * r + 1.0 / 120
-    poly = poly * r + 1.0 / 24
-    poly = poly * r + 1.0 / 6
-    poly = poly * r + 0.5
-    poly = poly * r + 1
-    poly = poly * r + 1
+    poly = madd8(poly, r, 1.0 / 720)
+    poly = madd8(poly, r, 1.0 / 120)
+    poly = madd8(poly, r, 1.0 / 24)
+    poly = madd8(poly, r, 1.0 / 6)
+    poly = madd8(poly, r, 0.5)
+    poly = madd8(poly, r, 1)
+    poly = madd8(poly, r, 1)
     let bits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127
     let scale = unsafeBitCast(bits &<< 23, to: SIMD8<Float>.self)
     // The clamp turns NaN into a bound: give NaN back, so that NaN weights or inputs show in
@@ -76,7 +79,30 @@ func tanh8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     return t.replacing(with: -t, where: x .< 0)
 }
 
+/// a·b + c, fused where the build targets a CPU with FMA.
+@inline(__always)
+func madd8(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: Float) -> SIMD8<Float> {
+    #if LSTMTOOL_FMA
+    return SIMD8<Float>(repeating: c).addingProduct(a, b)
+    #else
+    return a * b + c
+    #endif
+}
+
 @inline(__always)
 func abs8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self)
+}
+
+/// Nanoseconds per value of the f32 sigmoid and tanh runs (for tools/bench_eval.py diagnostics).
+public func measureActivations(count: Int = 4096, repeats: Int = 2000) -> (sigmoid: Double, tanh: Double) {
+    var v = (0..<count).map { Float($0 % 97) / 97 * 8 - 4 }
+    func run(_ a: Activation) -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        v.withUnsafeMutableBufferPointer { p in
+            for _ in 0..<repeats { Float.activateRun(a, p.baseAddress!, count) }
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(count * repeats)
+    }
+    return (run(.sigmoid), run(.tanh))
 }

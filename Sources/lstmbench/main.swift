@@ -65,7 +65,8 @@ do {
         defer { unlink(tmp) }
         try ModelWriter.write(model, to: tmp, options: opts)
         let d = try timed(repeats) { _ = try ModelReader(path: tmp).model() }
-        print("{\"file_bytes\": \(size), \"raw_bytes\": \(raw), \"encode_mb_per_s\": \(Double(raw) / t[t.count / 2] / 1e6), \"decode_mb_per_s\": \(Double(raw) / d[d.count / 2] / 1e6)}")
+        let blobs = try ModelReader(path: tmp).header.tensors.map(\.storedSize).reduce(0, +)
+        print("{\"file_bytes\": \(size), \"blob_bytes\": \(blobs), \"raw_bytes\": \(raw), \"encode_mb_per_s\": \(Double(raw) / t[t.count / 2] / 1e6), \"decode_mb_per_s\": \(Double(raw) / d[d.count / 2] / 1e6)}")
     } else if let path = option("--make-large") {
         let mib = Int(option("--mib") ?? "1024") ?? 1024
         // An LSTM with I = H: 8·H² floats ≈ mib MiB.

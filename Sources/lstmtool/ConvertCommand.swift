@@ -28,14 +28,18 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Encoding of every tensor in a .lstm output: raw, zlib or shuffle_zlib (default: keep each tensor's, shuffle_zlib for imports).")
     var encoding: String?
 
-    @Option(help: "zlib level 0-9 for compressed tensors.")
+    @Option(help: "zlib level 0-9 for compressed tensors (matters with --strategy standard).")
     var level: Int32 = 6
+
+    @Option(help: "Deflate strategy: huffman (default: best and fastest on float weights) or standard (LZ77 + Huffman).")
+    var strategy: String = "huffman"
 
     @OptionGroup var importOptions: ImportFlags
 
     func validate() throws {
         if let e = encoding, Encoding(rawValue: e) == nil { throw ValidationError("--encoding must be raw, zlib or shuffle_zlib") }
         guard (0...9).contains(level) else { throw ValidationError("--level must be 0...9") }
+        guard DeflateStrategy(rawValue: strategy) != nil else { throw ValidationError("--strategy must be huffman or standard") }
         guard ModelFormat.forPath(output) != nil else {
             throw ValidationError("the output must end in .lstm, .json, .onnx or .safetensors")
         }
@@ -47,7 +51,8 @@ struct ConvertCommand: ParsableCommand {
             let inFormat = try ModelFormat.detect(input)
             let model = try ModelLoader.load(input, options: importOptions.options, notes: &notes)
             for n in notes.messages { FileHandleStderr.write("note: \(n)\n") }
-            var opts = WriteOptions(encoding: encoding.flatMap(Encoding.init(rawValue:)), level: level)
+            var opts = WriteOptions(encoding: encoding.flatMap(Encoding.init(rawValue:)), level: level,
+                                    strategy: DeflateStrategy(rawValue: strategy) ?? .huffmanOnly)
             if opts.encoding == nil && (inFormat == .onnx || inFormat == .safetensors) { opts.encoding = .defaultForImports }
             try ModelLoader.save(model, to: output, writeOptions: opts)
         } catch {

@@ -1,6 +1,9 @@
 import LSTMCodec
 import LSTMCore
 
+/// How deflate streams are produced (re-exported so that callers need not import the codec).
+public typealias DeflateStrategy = Zlib.Strategy
+
 /// How tensors are encoded when a model is written.
 public struct WriteOptions: Sendable {
     /// nil keeps each tensor's own `encoding`; otherwise every tensor gets this one.
@@ -9,8 +12,9 @@ public struct WriteOptions: Sendable {
     public var strategy: Zlib.Strategy
 
     /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
-    /// tensor's encoding; zlib streams at level 6, standard strategy.
-    public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: Zlib.Strategy = .standard) {
+    /// tensor's encoding; zlib streams Huffman-only (on byte-shuffled floats it compresses
+    /// best and fastest: LZ77 matches are rare in weights, entropy coding is what pays).
+    public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: Zlib.Strategy = .huffmanOnly) {
         self.encoding = encoding
         self.level = level
         self.strategy = strategy

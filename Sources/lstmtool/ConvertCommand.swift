@@ -53,7 +53,10 @@ struct ConvertCommand: ParsableCommand {
             for n in notes.messages { FileHandleStderr.write("note: \(n)\n") }
             var opts = WriteOptions(encoding: encoding.flatMap(Encoding.init(rawValue:)), level: level,
                                     strategy: DeflateStrategy(rawValue: strategy) ?? .huffmanOnly)
-            if opts.encoding == nil && (inFormat == .onnx || inFormat == .safetensors) { opts.encoding = .defaultForImports }
+            if opts.encoding == nil && (inFormat == .onnx || inFormat == .safetensors) {
+                opts.encoding = .defaultForImports
+                opts.rawWhenNotSmaller = true
+            }
             try ModelLoader.save(model, to: output, writeOptions: opts)
         } catch {
             throw fail(error)

@@ -10,11 +10,15 @@ public struct WriteOptions: Sendable {
     public var encoding: Encoding?
     public var level: Int32
     public var strategy: Zlib.Strategy
+    /// Store a tensor raw when compressing it saves nothing (small or incompressible tensors).
+    public var rawWhenNotSmaller: Bool
 
     /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
     /// tensor's encoding; zlib streams Huffman-only (on byte-shuffled floats it compresses
     /// best and fastest: LZ77 matches are rare in weights, entropy coding is what pays).
-    public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: Zlib.Strategy = .huffmanOnly) {
+    public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: Zlib.Strategy = .huffmanOnly,
+                rawWhenNotSmaller: Bool = false) {
+        self.rawWhenNotSmaller = rawWhenNotSmaller
         self.encoding = encoding
         self.level = level
         self.strategy = strategy
@@ -30,14 +34,18 @@ public enum ModelWriter {
         var blobs: [[UInt8]] = []
         var offset = 0
         for (name, tensor) in model.namedTensors {
-            let enc = options.encoding ?? tensor.encoding
-            let stored: [UInt8]
+            var enc = options.encoding ?? tensor.encoding
+            var stored: [UInt8]
             switch enc {
             case .raw: stored = tensor.bytes
             case .zlib: stored = try Zlib.compress(tensor.bytes, level: options.level, strategy: options.strategy)
             case .shuffleZlib:
                 stored = try Zlib.compress(byteShuffle(tensor.bytes, elementSize: tensor.dtype.size),
                                            level: options.level, strategy: options.strategy)
+            }
+            if options.rawWhenNotSmaller && enc != .raw && stored.count >= tensor.bytes.count {
+                enc = .raw
+                stored = tensor.bytes
             }
             entries.append(TensorEntry(name: name, dtype: tensor.dtype, shape: tensor.shape, encoding: enc, offset: offset,
                                        storedSize: stored.count, rawSize: tensor.bytes.count,

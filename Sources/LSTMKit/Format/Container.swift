@@ -121,12 +121,34 @@ func byteUnshuffle(_ src: [UInt8], elementSize: Int) -> [UInt8] {
     let n = src.count / elementSize
     var out = [UInt8](repeating: 0, count: src.count)
     src.withUnsafeBufferPointer { s in
-        out.withUnsafeMutableBufferPointer { o in
-            for k in 0..<elementSize {
-                let base = k * n
-                for i in 0..<n { o[i * elementSize + k] = s[base + i] }
+        out.withUnsafeMutableBytes { o in
+            let sp = s.baseAddress!
+            // Assemble whole little-endian words from the byte planes (4 and 2 byte elements
+            // are the hot cases); other sizes take the byte loop.
+            switch elementSize {
+            case 4:
+                let w = o.bindMemory(to: UInt32.self)
+                let p0 = sp, p1 = sp + n, p2 = sp + 2 * n, p3 = sp + 3 * n
+                for i in 0..<n {
+                    w[i] = (UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24).littleEndian
+                }
+            case 2:
+                let w = o.bindMemory(to: UInt16.self)
+                let p0 = sp, p1 = sp + n
+                for i in 0..<n { w[i] = (UInt16(p0[i]) | UInt16(p1[i]) << 8).littleEndian }
+            default:
+                let b = o.bindMemory(to: UInt8.self)
+                for k in 0..<elementSize {
+                    let base = k * n
+                    for i in 0..<n { b[i * elementSize + k] = sp[base + i] }
+                }
             }
         }
     }
     return out
+}
+
+/// `byteUnshuffle`, exposed for the load benchmark (lstmbench --load-parts).
+public func byteUnshuffleForBenchmark(_ src: [UInt8], elementSize: Int) -> [UInt8] {
+    byteUnshuffle(src, elementSize: elementSize)
 }

@@ -1,3 +1,4 @@
+import Foundation
 import LSTMCodec
 import LSTMCore
 
@@ -134,10 +135,11 @@ public final class ModelReader {
     /// Reads every tensor and assembles the model.
     public func model() throws -> Model {
         var layers = header.layers.map { Layer(spec: $0, passes: Array(repeating: [:], count: $0.direction.count)) }
-        for entry in header.tensors {
+        let decoded = try decodeAll(header.tensors)
+        for (entry, t) in zip(header.tensors, decoded) {
             let (k, pass, role) = parseTensorName(entry.name)!
             let d = layers[k].spec.direction.passes.firstIndex(of: pass)!
-            layers[k].passes[d][role] = try tensor(entry)
+            layers[k].passes[d][role] = t
         }
         let m = Model(metadata: header.metadata, layers: layers, unknownFields: header.unknownFields)
         try m.validate()
@@ -152,6 +154,33 @@ let skipChecksums = true
 #else
 let skipChecksums = false
 #endif
+
+extension ModelReader {
+    /// Decodes tensors on every core when there is enough compressed data to pay for it
+    /// (inflate, unshuffle and CRC of different tensors are independent). Errors are reported
+    /// for the first failing tensor in file order, as a sequential read would.
+    func decodeAll(_ entries: [TensorEntry]) throws -> [Tensor] {
+        let work = entries.filter { $0.encoding != .raw }.map(\.rawSize).reduce(0, +)
+        guard entries.count > 1, work >= 4 << 20 else { return try entries.map { try tensor($0) } }
+        let results = ResultSlots(count: entries.count)
+        DispatchQueue.concurrentPerform(iterations: entries.count) { i in
+            results.set(i, Result { try self.tensor(entries[i]) })
+        }
+        return try results.values.map { try $0!.get() }
+    }
+}
+
+/// One slot per concurrent task; each index is written by exactly one task.
+private final class ResultSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [Result<Tensor, Error>?]
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<Tensor, Error>) {
+        lock.lock()
+        values[i] = r
+        lock.unlock()
+    }
+}
 
 func hex(_ v: UInt32) -> String {
     let s = String(v, radix: 16)

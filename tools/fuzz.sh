@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every reader of untrusted bytes (.lstm, .json, .npy, .npz) with libFuzzer under
+# Fuzzes every reader of untrusted bytes (.lstm, .json, .npy, .npz, .safetensors, .onnx) with libFuzzer under
 # AddressSanitizer, seeded with the fixtures. CRC checks are skipped in this build only
 # (-DLSTMTOOL_FUZZING) so that mutations reach the code behind them.
 #   tools/fuzz.sh [SECONDS]      (default 60)
@@ -17,5 +17,9 @@ for f in fixtures/golden/lstm/model.json fixtures/golden/gru_reset_before/model.
 for f in fixtures/golden/lstm/*.npy; do { prefix 2; cat "$f"; } >"$corpus/npy$((i++))"; done
 python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,3),np.float32))" "$corpus/seed.npz" 2>/dev/null \
   && { prefix 3; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))" && rm "$corpus/seed.npz"
+for f in fixtures/pytorch/gru_1l/model.safetensors fixtures/pytorch/lstm_proj/model.safetensors; do { prefix 4; cat "$f"; } >"$corpus/st$((i++))"; done
+for f in fixtures/pytorch/lstm_1l/model.onnx fixtures/golden/lstm_peephole_all/model.onnx fixtures/golden/gru_reset_before/model.onnx; do { prefix 5; cat "$f"; } >"$corpus/onnx$((i++))"; done
 SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time="$seconds" -rss_limit_mb=4096 \
-  -max_len=65536 -print_final_stats=1 "$corpus"
+  -max_len=65536 -print_final_stats=1 "$corpus"; status=$?
+rm -f /dev/shm/lstmfuzz-*
+exit $status

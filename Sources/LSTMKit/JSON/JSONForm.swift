@@ -130,7 +130,7 @@ public enum JSONForm {
         let any: Any
         do {
             // Not JSONSerialization: it does not parse every decimal to the nearest double.
-            any = try ExactJSON.parse(bytes)
+            any = try StrictJSON.parse(bytes).foundationValue
         } catch {
             throw LSTMError(.invalidInput, "\(path): not valid JSON (\(error))")
         }
@@ -248,7 +248,7 @@ public enum JSONForm {
     }
 }
 
-/// Typed access to JSONSerialization output with errors that name the field.
+/// Typed access to a parsed JSON tree (StrictJSON.Value.foundationValue) with errors that name the field.
 struct JSONReader {
     let path: String
 

@@ -28,7 +28,7 @@ public struct GoldenCase: Sendable {
         let file = isDirectory(path) ? (path.hasSuffix("/") ? path : path + "/") + GoldenCase.fileName : path
         let any: Any
         do {
-            any = try JSONSerialization.jsonObject(with: Data(try readWholeFile(file, limit: 1 << 24)))
+            any = try StrictJSON.parse(try readWholeFile(file, limit: 1 << 24)).foundationValue
         } catch let e as LSTMError {
             throw e
         } catch {

@@ -43,8 +43,8 @@ test: deps pydeps
 demo: release
 	@set -e; out=$$(mktemp -d); \
 	echo "== inspect a peephole LSTM"; $(RELEASE_BIN) inspect fixtures/format/v1.0/lstm_peephole_all.lstm; \
-	echo; echo "== inspect --json of a 2-layer bidirectional GRU (excerpt)"; \
-	$(RELEASE_BIN) inspect fixtures/format/v1.0/gru_2l_bidirectional.lstm --json | grep -E '"(format_version|cell|direction|parameters|total_parameters)"'; \
+	echo; echo "== inspect --json of a 2-layer bidirectional LSTM (excerpt)"; \
+	$(RELEASE_BIN) inspect fixtures/format/v1.0/lstm_2l_bidirectional.lstm --json | grep -E '"(format_version|cell|direction|parameters|total_parameters)"'; \
 	echo; echo "== convert PyTorch's safetensors to .lstm, and to the JSON text form"; \
 	$(RELEASE_BIN) convert fixtures/pytorch/lstm_2l_bi/model.safetensors $$out/lstm_2l_bi.lstm --cell lstm; \
 	$(RELEASE_BIN) convert $$out/lstm_2l_bi.lstm $$out/lstm_2l_bi.json; \
@@ -54,6 +54,8 @@ demo: release
 	  --initial-h fixtures/pytorch/lstm_2l_bi/h0.npy --initial-c fixtures/pytorch/lstm_2l_bi/c0.npy \
 	  --output $$out/y.npy --final-h $$out/hn.npy --final-c $$out/cn.npy --precision f64; \
 	echo "wrote $$out/y.npy, $$out/hn.npy, $$out/cn.npy"; \
+	echo; echo "== verify the converted model against PyTorch's own outputs"; \
+	$(RELEASE_BIN) verify $$out/lstm_2l_bi.lstm --golden fixtures/pytorch/lstm_2l_bi --verbose; \
 	echo; echo "== verify every golden fixture (f32 and f64)"; \
 	$(RELEASE_BIN) verify fixtures | tail -n 5
 

@@ -149,7 +149,7 @@ public struct VerifyReport: Sendable {
                     + "atol \(sci(o.atol)) rtol \(sci(o.rtol)): \(o.failingElements) element(s) out of tolerance"
                 if o.nonFiniteMismatches > 0 { l += ", \(o.nonFiniteMismatches) NaN/Inf mismatch(es)" }
                 lines.append(l)
-                lines.append("      worst at \(o.location): got \(num(o.worstGot)), golden \(num(o.worstWant)); passes with atol ≥ \(sci(o.atolNeeded))")
+                lines.append("      worst at \(o.location): got \(digits9(o.worstGot)), golden \(digits9(o.worstWant)); passes with atol ≥ \(sci(o.atolNeeded))")
                 if let steps = o.perStepMaxAbs, !steps.isEmpty {
                     if let f = o.firstFailingStep { lines.append("      first step out of tolerance: \(f)") }
                     lines.append("      max abs error per step: " + stepProfile(steps))
@@ -194,5 +194,8 @@ public struct VerifyReport: Sendable {
                                  ("errors", .int(errors)), ("cases", .array(cases))]).render() + "\n"
     }
 }
+
+/// Enough digits to tell two float32 values apart.
+func digits9(_ v: Double) -> String { v.isNaN ? "nan" : String(format: "%.9g", v) }
 
 func sci(_ v: Double) -> String { v.isNaN ? "nan" : String(format: "%.3g", v) }

@@ -1,3 +1,4 @@
+import Foundation
 import LSTMCore
 
 /// Arithmetic of a run: `f64` is the reference (every operation in double precision, fixed
@@ -58,6 +59,12 @@ public struct Evaluator: Sendable {
         }
     }
 
+    /// Upper bound on the working memory of one run: 16 GiB, or LSTMTOOL_MAX_MEMORY_MIB.
+    public static let maxWorkingBytes: Int = {
+        if let v = ProcessInfo.processInfo.environment["LSTMTOOL_MAX_MEMORY_MIB"], let mib = Int(v), mib > 0 { return mib << 20 }
+        return 16 << 30
+    }()
+
     public func run(_ input: RunInput) throws -> RunOutput {
         try validate(input)
         switch precision {
@@ -71,6 +78,21 @@ public struct Evaluator: Sendable {
         let t = input.steps, b = input.batch, i = model.inputSize
         guard t >= 0, b >= 0, input.x.count == t * b * i else {
             throw LSTMError(.shape, "input has \(input.x.count) values, expected [T, B, \(i)] = [\(t), \(b), \(i)]")
+        }
+        // The largest buffers a run allocates, checked before any of them exists: the input
+        // projections of a layer ([T·B, G·H]) and its outputs ([T·B, D·P]).
+        let elementSize = precision == .f32 ? 4 : 8
+        var peak = 0
+        for layer in model.layers {
+            let s = layer.spec
+            let (rows, o1) = t.multipliedReportingOverflow(by: b)
+            let (proj, o2) = rows.multipliedReportingOverflow(by: s.gateCount * s.hiddenSize + s.direction.count * s.outputSize)
+            let (bytes, o3) = proj.multipliedReportingOverflow(by: elementSize)
+            guard !o1, !o2, !o3 else { throw LSTMError(.invalidInput, "input of [\(t), \(b), \(i)] is too large for this model") }
+            peak = max(peak, bytes)
+        }
+        guard peak <= Evaluator.maxWorkingBytes else {
+            throw LSTMError(.invalidInput, "a run on input [\(t), \(b), \(i)] needs \(peak >> 20) MiB of working memory, more than the \(Evaluator.maxWorkingBytes >> 20) MiB allowed (LSTMTOOL_MAX_MEMORY_MIB); split the sequence or the batch")
         }
         if let lens = input.lengths {
             guard lens.count == b else { throw LSTMError(.shape, "sequence lengths have shape [\(lens.count)], expected [\(b)]") }

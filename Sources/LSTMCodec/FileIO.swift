@@ -31,7 +31,8 @@ public final class MappedFile: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         owned = false
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below anyway).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw LSTMError(.io, "\(path): cannot open (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
         var st = stat()
@@ -79,45 +80,80 @@ public enum AtomicFile {
 
     /// `produce` receives a function that appends bytes to the file.
     public static func write(_ path: String, _ produce: ((([UInt8]) throws -> Void)) throws -> Void) throws {
+        let tmpPath = try stage(path, produce)
+        try commit([(tmpPath, path)])
+    }
+
+    /// Several files that belong together (`run`'s Y, HN, CN): every one is written and flushed
+    /// to a temporary file first, and only when all of them are ready are they renamed into
+    /// place, so that a failure to write any of them (a missing folder, a full disk) leaves
+    /// every existing output as it was.
+    public static func writeAll(_ files: [(path: String, chunks: [[UInt8]])]) throws {
+        var staged: [(String, String)] = []
+        do {
+            for f in files {
+                staged.append((try stage(f.path) { emit in for c in f.chunks { try emit(c) } }, f.path))
+            }
+            for (_, path) in staged where isDirectory(path) {
+                throw LSTMError(.io, "\(path): cannot write, it is a folder")
+            }
+        } catch {
+            for (tmp, _) in staged { unlink(tmp) }
+            throw error
+        }
+        try commit(staged)
+    }
+
+    /// Writes a flushed temporary file next to `path` and returns its name.
+    private static func stage(_ path: String, _ produce: ((([UInt8]) throws -> Void)) throws -> Void) throws -> String {
         let dir = directoryOf(path)
         let name = path.split(separator: "/").last.map(String.init) ?? path
         var template = Array("\(dir)/.\(name).tmp-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw LSTMError(.io, "\(path): cannot create a temporary file in \(dir) (\(String(cString: strerror(errno))))") }
         let tmpPath = String(cString: template.map { $0 })
-        var committed = false
+        var staged = false
         defer {
-            if !committed { unlink(tmpPath) }
+            if !staged { unlink(tmpPath) }
         }
-        do {
-            defer { close(fd) }
-            try produce { chunk in
-                var written = 0
-                try chunk.withUnsafeBytes { buf in
-                    while written < buf.count {
-                        let n = Glibc.write(fd, buf.baseAddress! + written, buf.count - written)
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            throw LSTMError(.io, "\(path): write failed (\(String(cString: strerror(errno))))")
-                        }
-                        written += n
+        defer { close(fd) }
+        try produce { chunk in
+            var written = 0
+            try chunk.withUnsafeBytes { buf in
+                while written < buf.count {
+                    let n = Glibc.write(fd, buf.baseAddress! + written, buf.count - written)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw LSTMError(.io, "\(path): write failed (\(String(cString: strerror(errno))))")
                     }
+                    written += n
                 }
             }
-            // Keep the permissions an existing file had; new files get the usual 0644.
-            var st = stat()
-            let mode: mode_t = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o644
-            fchmod(fd, mode)
-            guard fsync(fd) == 0 else { throw LSTMError(.io, "\(path): fsync failed (\(String(cString: strerror(errno))))") }
         }
-        guard rename(tmpPath, path) == 0 else {
-            throw LSTMError(.io, "\(path): cannot rename the temporary file into place (\(String(cString: strerror(errno))))")
+        // Keep the permissions an existing file had; new files get the usual 0644.
+        var st = stat()
+        let mode: mode_t = stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0o644
+        fchmod(fd, mode)
+        guard fsync(fd) == 0 else { throw LSTMError(.io, "\(path): fsync failed (\(String(cString: strerror(errno))))") }
+        staged = true
+        return tmpPath
+    }
+
+    /// Renames staged temporary files into place, then flushes their folders.
+    private static func commit(_ staged: [(tmp: String, path: String)]) throws {
+        for (i, f) in staged.enumerated() {
+            guard rename(f.tmp, f.path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                for rest in staged[i...] { unlink(rest.tmp) }
+                throw LSTMError(.io, "\(f.path): cannot rename the temporary file into place (\(reason))")
+            }
         }
-        committed = true
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
+        for dir in Set(staged.map { directoryOf($0.path) }) {
+            let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dfd >= 0 {
+                fsync(dfd)
+                close(dfd)
+            }
         }
     }
 

@@ -31,7 +31,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "zlib level 0-9 for compressed tensors (matters with --strategy standard).")
     var level: Int32 = 6
 
-    @Option(help: "Deflate strategy: huffman (default: best and fastest on float weights) or standard (LZ77 + Huffman).")
+    @Option(help: "Deflate strategy: huffman (Huffman-only; best and fastest on float weights) or standard (LZ77 + Huffman).")
     var strategy: String = "huffman"
 
     @OptionGroup var importOptions: ImportFlags

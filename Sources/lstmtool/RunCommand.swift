@@ -7,18 +7,24 @@ struct RunCommand: ParsableCommand {
         abstract: "Run a model's forward pass on .npy inputs.",
         discussion: """
             Shapes (L layers, D directions, H hidden, P projection size or H):
-              X  [T, B, I]   ([B, T, I] with --batch-first)
-              Y  [T, B, D·P] ([B, T, D·P] with --batch-first), zero past each sequence's length
-              H0/HN [L·D, B, P], C0/CN [L·D, B, H], layer-major, direction-minor
-              L  [B] int32 or int64
+              X      [T, B, I]    ([B, T, I] with --batch-first)
+              Y      [T, B, D·P]  ([B, T, D·P] with --batch-first), zero past
+                                  each sequence's length
+              H0/HN  [L·D, B, P], layer-major, direction-minor
+              C0/CN  [L·D, B, H], layer-major, direction-minor
+              L      [B], int32 or int64, each in 0...T
             When the layers differ in width, give and get states as .npz with layer0, layer1, … \
             of shape [D, B, P_k] ([D, B, H_k] for c). A model's learned initial states are used \
             when no --initial-* is given. f32 writes float32 outputs, f64 writes float64.
 
             Examples:
               lstmtool run model.lstm --input x.npy --output y.npy
-              lstmtool run model.lstm --input x.npy --output y.npy --final-h hn.npy --final-c cn.npy --precision f64
-              lstmtool run model.lstm --input x.npy --output y.npy --sequence-lengths lens.npy --batch-first
+              lstmtool run model.lstm --input x.npy --output y.npy \\
+                  --final-h hn.npy --final-c cn.npy --precision f64
+              lstmtool run model.lstm --input x.npy --output y.npy \\
+                  --sequence-lengths lens.npy --batch-first
+              lstmtool run stack.lstm --input x.npy --output y.npy \\
+                  --initial-h h0.npz --final-h hn.npz      # widths differ
             """)
 
     @Argument(help: "The model (.lstm, .json, .onnx or .safetensors).")
@@ -69,7 +75,7 @@ struct RunCommand: ParsableCommand {
             var x = try RunIO.readInput(input, model: m, batchFirst: batchFirst)
             if let h = initialH { x.initialH = try RunIO.readStates(h, model: m, batch: x.batch, cell: false) }
             if let c = initialC { x.initialC = try RunIO.readStates(c, model: m, batch: x.batch, cell: true) }
-            if let l = sequenceLengths { x.lengths = try RunIO.readLengths(l, batch: x.batch) }
+            if let l = sequenceLengths { x.lengths = try RunIO.readLengths(l, batch: x.batch, steps: x.steps) }
             let out = try Evaluator(model: m, precision: p).run(x)
             // Every output is encoded before the first is written, so that a shape problem
             // leaves no partial set of files behind.
@@ -78,7 +84,7 @@ struct RunCommand: ParsableCommand {
             if let c = finalC, let cs = out.finalC {
                 files.append((c, try RunIO.encodeStates(cs, path: c, model: m, batch: x.batch, cell: true, precision: p)))
             }
-            for (path, bytes) in files { try AtomicFileWrite.bytes(bytes, to: path) }
+            try AtomicFileWrite.all(files.map { (path: $0.0, bytes: $0.1) })
         } catch {
             throw fail(error)
         }

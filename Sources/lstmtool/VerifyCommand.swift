@@ -13,10 +13,12 @@ struct VerifyCommand: ParsableCommand {
             where it occurs (step, batch, unit), the first time step out of tolerance and the \
             error profile along the sequence; NaN/Inf mismatches fail on their own.
 
-            Exit codes: 0 all passed, 2 an output is out of tolerance, 1 a file could not be read.
+            Exit codes: 0 all passed, 2 an output is out of tolerance, 1 a case could not \
+            run (a file missing, unreadable or invalid; wins over 2), 64 usage error. Every \
+            case is run even after failures.
 
             Examples:
-              lstmtool verify fixtures                         # every golden case under a folder
+              lstmtool verify fixtures                 # every golden case below it
               lstmtool verify model.lstm --golden fixtures/golden/lstm
               lstmtool verify fixtures --precision f64 --json
             """)
@@ -24,7 +26,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "A model (with --golden), or a folder searched for golden.json files.")
     var target: String
 
-    @Option(help: "A golden case (golden.json or its folder) to check MODEL against.")
+    @Option(help: "A golden case (golden.json or its folder) to check the model <target> against.")
     var golden: String?
 
     @Option(help: "f32, f64, or all (every precision the golden has outputs for).")
@@ -51,21 +53,29 @@ struct VerifyCommand: ParsableCommand {
     func run() throws {
         var results: [CaseResult] = []
         do {
-            let cases: [(GoldenCase, String?)]
-            if let g = golden {
-                cases = [(try GoldenCase(path: g), target)]
-            } else if isDirectoryPath(target) {
-                let files = try GoldenCase.discover(under: target)
-                guard !files.isEmpty else { throw LSTMError(.invalidInput, "\(target): no \(GoldenCase.fileName) found below this folder") }
-                cases = try files.map { (try GoldenCase(path: $0), nil) }
-            } else {
-                throw LSTMError(.invalidInput, "\(target): give a folder of golden cases, or a model with --golden")
-            }
             let tol = ToleranceOverride(atol: atol, rtol: rtol)
-            for (g, modelPath) in cases {
+            func runCase(_ g: GoldenCase, _ modelPath: String?) {
                 for p in Precision.allCases where g.expected[p] != nil && (precision == "all" || precision == p.rawValue) {
                     results.append(Verifier.verify(g, precision: p, modelPath: modelPath, tolerance: tol))
                 }
+            }
+            if let g = golden {
+                runCase(try GoldenCase(path: g), target)
+            } else if isDirectoryPath(target) {
+                let files = try GoldenCase.discover(under: target)
+                guard !files.isEmpty else { throw LSTMError(.invalidInput, "\(target): no \(GoldenCase.fileName) found below this folder") }
+                // A golden.json that cannot be read is an error of its own case; the others still run.
+                for file in files {
+                    do {
+                        runCase(try GoldenCase(path: file), nil)
+                    } catch {
+                        results.append(CaseResult.unreadable(golden: file, error: error, precision: precision == "f64" ? .f64 : .f32))
+                    }
+                }
+            } else if !pathExists(target) {
+                throw LSTMError(.io, "\(target): no such file or folder")
+            } else {
+                throw LSTMError(.invalidInput, "\(target): give a folder of golden cases, or a model with --golden")
             }
             guard !results.isEmpty else {
                 throw LSTMError(.invalidInput, "\(golden ?? target): no golden case has \(precision) expectations, nothing was checked")

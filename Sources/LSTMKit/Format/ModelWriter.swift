@@ -28,8 +28,9 @@ public struct WriteOptions: Sendable {
 /// Writes .lstm files atomically: a crash or error mid-write leaves any old file untouched.
 public enum ModelWriter {
     /// The bytes of a .lstm file holding `model`, as chunks in file order.
-    public static func encode(_ model: Model, options: WriteOptions = WriteOptions()) throws -> [[UInt8]] {
+    public static func encode(_ model: Model, options: WriteOptions = WriteOptions(), path: String? = nil) throws -> [[UInt8]] {
         try model.validate()
+        try checkHeaderStrings(model.metadata, path: path)
         var entries: [TensorEntry] = []
         var blobs: [[UInt8]] = []
         var offset = 0
@@ -71,8 +72,23 @@ public enum ModelWriter {
     }
 
     public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions()) throws {
-        let chunks = try encode(model, options: options)
+        let chunks = try encode(model, options: options, path: path)
         try AtomicFile.write(path, chunks: chunks)
+    }
+
+    /// The header's strings are C strings (protobuf-c): one holding U+0000 would be cut short
+    /// silently, so it is refused (the JSON form can hold it, a .lstm cannot).
+    static func checkHeaderStrings(_ m: Metadata, path: String?) throws {
+        var fields: [(String, String?)] = [("name", m.name), ("description", m.description), ("producer_name", m.producerName),
+                                           ("producer_version", m.producerVersion), ("source_framework", m.sourceFramework),
+                                           ("source_file", m.sourceFile), ("created", m.created)]
+        for (i, kv) in m.properties.enumerated() {
+            fields.append(("properties[\(i)].key", kv.key))
+            fields.append(("properties[\(i)].value", kv.value))
+        }
+        for case let (field, value?) in fields where value.unicodeScalars.contains("\u{0}") {
+            throw LSTMError(.invalidInput, "\(path ?? "model"): metadata \(field) contains a NUL character (U+0000), which a .lstm header cannot hold")
+        }
     }
 
     static func align(_ n: Int) -> Int { (n + Preamble.alignment - 1) / Preamble.alignment * Preamble.alignment }

@@ -79,7 +79,7 @@ public enum Npy {
             case .int32: values[i] = Double(Int32(bitPattern: UInt32(bits)))
             case .int64:
                 let v = Int64(bitPattern: bits)
-                guard abs(v) < 1 << 53 else { throw fail("int64 value \(v) is too large") }
+                guard v > -(1 << 53) && v < 1 << 53 else { throw fail("int64 value \(v) at index \(i) is outside ±2^53 (not exact as a double)") }
                 values[i] = Double(v)
             }
         }

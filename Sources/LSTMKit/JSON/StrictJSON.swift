@@ -16,7 +16,10 @@ enum StrictJSON {
         case bool(Bool)
         case null
     }
-    enum ParseError: Error { case message(String) }
+    enum ParseError: Error, CustomStringConvertible {
+        case message(String)
+        var description: String { switch self { case .message(let m): return m } }
+    }
 
     static func parse(_ text: String) throws -> Value {
         try parse(Array(text.utf8))

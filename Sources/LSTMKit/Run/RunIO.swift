@@ -64,13 +64,18 @@ public enum RunIO {
         return out
     }
 
-    public static func readLengths(_ path: String, batch: Int) throws -> [Int] {
+    /// Sequence lengths `[B]`; with `steps`, each must be in `0...steps` (the error names the file and entry).
+    public static func readLengths(_ path: String, batch: Int, steps: Int? = nil) throws -> [Int] {
         let a = try readArray(path)
         guard a.kind == .int32 || a.kind == .int64 else {
             throw LSTMError(.invalidInput, "\(path): sequence lengths must be int32 or int64, got \(a.kind.rawValue)")
         }
         guard a.shape == [batch] else { throw LSTMError(.shape, "\(path): sequence lengths have shape \(a.shape), expected [\(batch)]") }
-        return a.values.map { Int($0) }
+        let lengths = a.values.map { Int($0) }
+        if let t = steps, let k = lengths.firstIndex(where: { $0 < 0 || $0 > t }) {
+            throw LSTMError(.invalidInput, "\(path): sequence length \(lengths[k]) of batch entry \(k) is outside 0...T = 0...\(t)")
+        }
+        return lengths
     }
 
     /// Y as [T, B, D·P], or [B, T, D·P] when batch-first.
@@ -122,8 +127,15 @@ public enum AtomicFileWrite {
     public static func bytes(_ b: [UInt8], to path: String) throws {
         try AtomicFile.write(path, chunks: [b])
     }
+
+    /// Several outputs that belong together: none is replaced unless all of them could be written.
+    public static func all(_ files: [(path: String, bytes: [UInt8])]) throws {
+        try AtomicFile.writeAll(files.map { (path: $0.path, chunks: [$0.bytes]) })
+    }
 }
 
 public func isDirectoryPath(_ path: String) -> Bool { isDirectory(path) }
+
+public func pathExists(_ path: String) -> Bool { fileExists(path) }
 
 func readWholeFileBytes(_ path: String) throws -> [UInt8] { try readWholeFile(path) }

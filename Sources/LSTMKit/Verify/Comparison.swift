@@ -55,6 +55,7 @@ public struct OutputComparison: Sendable {
         var perStep = [Double](repeating: 0, count: steps)
         var firstFail: Int?
         var worstScore = -1.0
+        var worstErr = -1.0
         var worst = 0
         var sum = 0.0
         for i in 0..<want.count {
@@ -62,17 +63,21 @@ public struct OutputComparison: Sendable {
             let step = timeAxis.map { (i / strides[$0]) % wantShape[$0] }
             var fails = false
             var score: Double
+            var errHere: Double
             if !g.isFinite || !w.isFinite {
                 let same = (g.isNaN && w.isNaN) || g == w
                 if !same {
                     nonFiniteMismatches += 1
                     fails = true
                     score = .infinity
+                    errHere = .infinity
                 } else {
                     score = 0
+                    errHere = 0
                 }
             } else {
                 let err = Swift.abs(g - w)
+                errHere = err
                 sum += err
                 maxAbsError = Swift.max(maxAbsError, err)
                 if w != 0 { maxRelError = Swift.max(maxRelError, err / Swift.abs(w)) }
@@ -86,8 +91,10 @@ public struct OutputComparison: Sendable {
                 failingElements += 1
                 if let s = step, firstFail == nil || s < firstFail! { firstFail = s }
             }
-            if score > worstScore {
+            // Ties (every failing element scores infinity when atol = rtol = 0) go to the larger error.
+            if score > worstScore || (score == worstScore && errHere > worstErr) {
                 worstScore = score
+                worstErr = errHere
                 worst = i
             }
         }

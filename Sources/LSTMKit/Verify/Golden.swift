@@ -32,7 +32,7 @@ public struct GoldenCase: Sendable {
         } catch let e as LSTMError {
             throw e
         } catch {
-            throw LSTMError(.invalidInput, "\(file): not valid JSON")
+            throw LSTMError(.invalidInput, "\(file): not valid JSON (\(error))")
         }
         let r = JSONReader(path: file)
         let o = try r.object(any, "golden")

@@ -1,4 +1,5 @@
 import Foundation
+import LSTMCodec
 import LSTMCore
 
 /// One golden case run at one precision.
@@ -13,6 +14,14 @@ public struct CaseResult: Sendable {
     public var error: String?
     public var outputs: [OutputComparison]
     public var seconds: Double
+
+    /// The result of a case whose golden.json could not be read (status `error`).
+    public static func unreadable(golden file: String, error: Error, precision: Precision) -> CaseResult {
+        let dir = AtomicFile.directoryOf(file)
+        let name = dir.split(separator: "/").last.map(String.init) ?? file
+        return CaseResult(name: name, golden: file, model: "", precision: precision, reference: nil, status: .error,
+                          error: (error as? LSTMError)?.message ?? "\(error)", outputs: [], seconds: 0)
+    }
 }
 
 /// Tolerances a user forces on every comparison.
@@ -53,7 +62,7 @@ public enum Verifier {
                 input.initialC = try RunIO.readStates(golden.resolve(c), model: model, batch: input.batch, cell: true)
             }
             if let l = golden.inputs["sequence_lengths"] {
-                input.lengths = try RunIO.readLengths(golden.resolve(l), batch: input.batch)
+                input.lengths = try RunIO.readLengths(golden.resolve(l), batch: input.batch, steps: input.steps)
             }
             let out = try Evaluator(model: model, precision: precision).run(input)
             let uniform = Set(model.layers.map(\.spec.outputSize)).count == 1

@@ -219,6 +219,15 @@ struct GraphImporter {
     /// Follows every glue node between consecutive layers and refuses any that does not
     /// turn Y into the [T, B, D·H] (or [B, T, D·H] for layout 1) input of the next layer.
     func checkLayerLinks(_ stack: [Int]) throws {
+        // Static T and B, when layer 0 reads a graph input with a fixed shape.
+        var known: [Axis: Int] = [:]
+        if let first = stack.first, let x = graph.nodes[first].inputs.first,
+           let info = graph.inputs.first(where: { $0.name == unalias(x) }), let dims = info.shape, dims.count == 3,
+           case .value(let d0) = dims[0], case .value(let d1) = dims[1], d0 > 0, d1 > 0 {
+            let batchMajor = (nodeInfo[first]?.layout ?? 0) == 1
+            known[.t] = Int(batchMajor ? d1 : d0)
+            known[.b] = Int(batchMajor ? d0 : d1)
+        }
         for k in 1..<max(stack.count, 1) {
             let cur = stack[k]
             guard let link = predecessor(cur), let prev = nodeInfo[link.node], let mine = nodeInfo[cur] else { continue }
@@ -245,7 +254,7 @@ struct GraphImporter {
                 case "Reshape":
                     guard n.inputs.count > 1, let c = constant(n.inputs[1]) else { throw bad("Reshape to a shape that is not a constant") }
                     let shape = try reader.integers(c, "Reshape shape")
-                    axes = try reshape(axes, shape, directions: D, hidden: prev.hidden, bad)
+                    axes = try reshape(axes, shape, directions: D, hidden: prev.hidden, known: known, bad)
                 default:
                     throw bad("\(n.opType) is not a reshaping lstmtool knows")
                 }
@@ -259,17 +268,28 @@ struct GraphImporter {
         }
     }
 
-    private func reshape(_ axes: [Axis], _ shape: [Int64], directions D: Int, hidden H: Int, _ bad: (String) -> LSTMError) throws -> [Axis] {
+    private func reshape(_ axes: [Axis], _ shape: [Int64], directions D: Int, hidden H: Int, known: [Axis: Int],
+                         _ bad: (String) -> LSTMError) throws -> [Axis] {
         guard shape.count == 3, axes.count >= 3 else { throw bad("Reshape to \(shape) is not a [T, B, features] reshape") }
         let rest = Array(axes.dropFirst(2))
         let merged: Axis
         if rest == [.d, .h] || (rest == [.h] && D == 1) { merged = .merged } else { merged = .other }
         let last = shape[2]
         guard last == -1 || (merged == .merged && last == Int64(D * H)) else { throw bad("Reshape's last dimension \(last) is not -1 or \(D * H)") }
-        for (k, s) in shape.prefix(2).enumerated() {
-            // 0 copies the input's own axis; a fixed size is taken as that axis' length.
-            guard s == 0 || s > 0 || (s == -1 && last != -1) else { throw bad("Reshape shape \(shape) is ambiguous") }
-            _ = k
+        // 0 copies the input's own axis. A fixed size or -1 is only safe where it cannot
+        // regroup T·B differently: a fixed size must equal the axis' static length (from the
+        // graph input), or the other leading entry must pin its axis (0 or a verified size).
+        // [B, T, -1] on a [T, B, …] tensor would otherwise import as the identity although it
+        // scrambles the steps and batch entries whenever T ≠ B.
+        for s in shape.prefix(2) where !(s == 0 || s > 0 || (s == -1 && last != -1)) {
+            throw bad("Reshape shape \(shape) is ambiguous")
+        }
+        let pinned = (0..<2).map { k in shape[k] == 0 || (shape[k] > 0 && known[axes[k]].map { Int64($0) == shape[k] } == true) }
+        for k in 0..<2 where shape[k] > 0 && !pinned[k] && known[axes[k]] != nil {
+            throw bad("Reshape shape \(shape) sets axis \(k) to \(shape[k]) but that axis (\(axes[k])) has length \(known[axes[k]]!)")
+        }
+        guard pinned[0] || pinned[1] else {
+            throw bad("Reshape shape \(shape) could regroup steps and batch entries (neither leading entry is 0 nor a size the graph input's static shape confirms)")
         }
         return [axes[0], axes[1], merged]
     }

@@ -1,3 +1,4 @@
+import Foundation
 import LSTMCodec
 import LSTMCore
 
@@ -129,6 +130,13 @@ struct ONNXTensorReader {
             throw LSTMError(.invalidInput, "\(modelPath): \(what): external data location \"\(location)\" must be a relative path inside the model's folder")
         }
         let path = modelDirectory + "/" + location
+        // A symbolic link (the file or a folder on the way) must not lead out of the model's
+        // folder either (onnx itself refuses symbolic links to external data).
+        let folder = URL(fileURLWithPath: modelDirectory).resolvingSymlinksInPath().path
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        guard target.hasPrefix(folder.hasSuffix("/") ? folder : folder + "/") else {
+            throw LSTMError(.invalidInput, "\(modelPath): \(what): external data location \"\(location)\" leads through a symbolic link out of the model's folder (to \(target))")
+        }
         let file = try MappedFile(path: path)
         let n = length ?? (file.size - offset)
         guard n == size else {

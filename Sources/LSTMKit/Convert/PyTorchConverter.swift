@@ -90,7 +90,9 @@ enum SafetensorsImporter {
         } else {
             H = whh0.shape[1]
         }
-        guard H > 0, rows % H == 0 else { throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 has \(rows) rows, not a multiple of hidden size \(H)") }
+        guard H > 0, rows % H == 0 else {
+            throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 has \(rows) rows, not a multiple of hidden size \(H) (from \(prefix)\(whr0 == nil ? "weight_hh_l0's columns" : "weight_hr_l0's columns"))")
+        }
         let inferred: CellFamily?
         switch rows / H {
         case 4: inferred = .lstm

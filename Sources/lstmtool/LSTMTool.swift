@@ -20,7 +20,7 @@ struct LSTMTool: ParsableCommand {
 /// Prints one line on stderr and exits 1: what went wrong and where.
 func fail(_ error: Error) -> ExitCode {
     let message = (error as? LSTMError)?.message ?? "\(error)"
-    let oneLine = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+    let oneLine = escapingControlCharacters(message.split(whereSeparator: \.isNewline).joined(separator: " "))
     FileHandleStderr.write("error: \(oneLine)\n")
     return ExitCode(1)
 }

@@ -168,6 +168,33 @@ final class QARegressionTests: XCTestCase {
         XCTAssertEqual(try Npy.decode(KitTest.read(dir + "/cn.npy"), name: "cn").shape, [1, 3, 4])
     }
 
+    // Bug: error messages and verify's report quoted names from files with raw escape
+    // sequences (ESC reached the terminal); inspect let bidi controls and U+2028 through.
+    func testUntrustedNamesAreEscapedInErrorsReportsAndInspect() throws {
+        let dir = KitTest.tempDir(self)
+        var model = KitTest.model([LayerSpec(cell: .rnn, inputSize: 2, hiddenSize: 3)])
+        model.metadata.name = "x\u{202E}evil\u{2028}y"
+        let json = try JSONForm.encode(model)
+        KitTest.write(Array(json.utf8), to: dir + "/m.json")
+        let i = try KitTest.run(["inspect", dir + "/m.json"])
+        XCTAssertTrue(i.stdout.contains("name: x\\u{202e}evil\\u{2028}y"), i.stdout)
+        // An unknown tensor role with an escape sequence in its name.
+        let bad = json.replacingOccurrences(of: "\"W_x\"", with: "\"W\\u001b[31mx\"")
+        XCTAssertNotEqual(bad, json)
+        KitTest.write(Array(bad.utf8), to: dir + "/bad.json")
+        let r = try KitTest.run(["inspect", dir + "/bad.json"])
+        assertOneLineError(r, ["W\\u{1b}[31mx"])
+        XCTAssertFalse(r.stderr.contains("\u{1b}"))
+        // verify's text report: a case name and an error from the file.
+        try FileManager.default.createDirectory(atPath: dir + "/case", withIntermediateDirectories: true)
+        KitTest.write(Array(#"{"name": "n\u001b[2J", "model": "../bad.json", "inputs": {"input": "x.npy"}, "expected": {"f32": {"outputs": {"y": "y.npy"}}}}"#.utf8),
+                      to: dir + "/case/golden.json")
+        let v = try KitTest.run(["verify", dir + "/case"])
+        XCTAssertEqual(v.status, 1)
+        XCTAssertFalse(v.stdout.contains("\u{1b}"), v.stdout)
+        XCTAssertTrue(v.stdout.contains("ERROR n\\u{1b}[2J [f32]"), v.stdout)
+    }
+
     // Bug: run's and verify's --help examples were wrapped mid-command at 80 columns.
     func testHelpFitsEightyColumns() throws {
         for sub in ["inspect", "convert", "run", "verify"] {

@@ -205,11 +205,14 @@ public struct InspectReport: Sendable {
     }
 }
 
-/// Escapes control characters: names and metadata come from untrusted files.
+/// Escapes control characters: names and metadata come from untrusted files. Besides the C0/C1
+/// controls, the line and paragraph separators and the bidirectional-text controls (which can
+/// make a terminal show text other than what the file holds) are escaped too.
 func safe(_ s: String) -> String {
     var r = ""
     for u in s.unicodeScalars {
-        if u.value < 0x20 || u.value == 0x7F || (0x80...0x9F).contains(u.value) {
+        if u.value < 0x20 || u.value == 0x7F || (0x80...0x9F).contains(u.value) || [0x200E, 0x200F, 0x2028, 0x2029].contains(u.value)
+            || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value) {
             r += "\\u{\(String(u.value, radix: 16))}"
         } else {
             r.unicodeScalars.append(u)
@@ -226,3 +229,6 @@ func num(_ v: Double) -> String { v.isNaN ? "nan" : String(format: "%.6g", v) }
 extension String {
     var nilIfEmpty: String? { isEmpty ? nil : self }
 }
+
+/// The same escaping for the command line's error messages, which quote names from files.
+public func escapingControlCharacters(_ s: String) -> String { safe(s) }

@@ -142,13 +142,13 @@ public struct VerifyReport: Sendable {
     public func text(verbose: Bool) -> String {
         var lines: [String] = []
         for r in results {
-            let head = "\(r.status.rawValue.uppercased()) \(r.name) [\(r.precision.rawValue)]"
+            let head = "\(r.status.rawValue.uppercased()) \(safe(r.name)) [\(r.precision.rawValue)]"
             if let e = r.error {
-                lines.append("\(head): \(e)")
+                lines.append("\(head): \(safe(e))")
                 continue
             }
             let worst = r.outputs.map { "\($0.name) \(sci($0.maxAbsError))" }.joined(separator: ", ")
-            lines.append("\(head) max|err| \(worst)" + (r.reference.map { "  (vs \($0))" } ?? ""))
+            lines.append("\(head) max|err| \(worst)" + (r.reference.map { "  (vs \(safe($0)))" } ?? ""))
             for o in r.outputs where !o.passed || verbose {
                 if let s = o.shapeMismatch {
                     lines.append("    \(o.name): \(s)")

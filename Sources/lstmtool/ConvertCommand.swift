@@ -50,7 +50,6 @@ struct ConvertCommand: ParsableCommand {
             var notes = ImportNotes()
             let inFormat = try ModelFormat.detect(input)
             let model = try ModelLoader.load(input, options: importOptions.options, notes: &notes)
-            for n in notes.messages { FileHandleStderr.write("note: \(n)\n") }
             var opts = WriteOptions(encoding: encoding.flatMap(Encoding.init(rawValue:)), level: level,
                                     strategy: DeflateStrategy(rawValue: strategy) ?? .huffmanOnly)
             if opts.encoding == nil && (inFormat == .onnx || inFormat == .safetensors) {
@@ -58,6 +57,7 @@ struct ConvertCommand: ParsableCommand {
                 opts.rawWhenNotSmaller = true
             }
             try ModelLoader.save(model, to: output, writeOptions: opts)
+            printNotes(notes)
         } catch {
             throw fail(error)
         }

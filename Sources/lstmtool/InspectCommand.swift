@@ -30,15 +30,15 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         do {
             let report: InspectReport
+            var notes = ImportNotes()
             if try ModelFormat.detect(file) == .lstm {
                 report = try InspectReport(reader: ModelReader(path: file), stats: stats)
             } else {
-                var notes = ImportNotes()
                 let model = try ModelLoader.load(file, options: importOptions.options, notes: &notes)
-                for n in notes.messages { FileHandleStderr.write("note: \(n)\n") }
                 report = InspectReport(model: model, path: file, stats: stats)
             }
             print(json ? report.json() : report.text(), terminator: "")
+            printNotes(notes)
         } catch {
             throw fail(error)
         }

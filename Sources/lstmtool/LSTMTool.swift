@@ -25,6 +25,12 @@ func fail(_ error: Error) -> ExitCode {
     return ExitCode(1)
 }
 
+/// What an import left out or assumed, printed on stderr only once the command has succeeded:
+/// a failing command prints exactly one line.
+func printNotes(_ notes: ImportNotes) {
+    for n in notes.messages { FileHandleStderr.write("note: \(n)\n") }
+}
+
 enum FileHandleStderr {
     static func write(_ s: String) {
         var bytes = Array(s.utf8)

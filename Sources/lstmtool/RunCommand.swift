@@ -61,13 +61,14 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be f32 or f64") }
+        let outputs = [output, finalH, finalC].compactMap { $0 }
+        guard Set(outputs).count == outputs.count else { throw ValidationError("--output, --final-h and --final-c must be different files") }
     }
 
     func run() throws {
         do {
             var notes = ImportNotes()
             let m = try ModelLoader.load(model, options: importOptions.options, notes: &notes)
-            for n in notes.messages { FileHandleStderr.write("note: \(n)\n") }
             let p = Precision(rawValue: precision)!
             if finalC != nil && !m.layers.contains(where: { $0.spec.cell == .lstm }) {
                 throw LSTMError(.invalidInput, "--final-c: the model has no LSTM layer, so no cell state")
@@ -85,6 +86,7 @@ struct RunCommand: ParsableCommand {
                 files.append((c, try RunIO.encodeStates(cs, path: c, model: m, batch: x.batch, cell: true, precision: p)))
             }
             try AtomicFileWrite.all(files.map { (path: $0.0, bytes: $0.1) })
+            printNotes(notes)
         } catch {
             throw fail(error)
         }

@@ -209,4 +209,27 @@ final class QARegressionTests: XCTestCase {
             }
         }
     }
+
+    // Bug: a failing import printed its `note:` lines before the error, so the failure was not
+    // one line; notes now appear only when the command succeeds.
+    func testNotesOnlyOnSuccess() throws {
+        let dir = KitTest.tempDir(self)
+        let source = KitTest.path("fixtures/pytorch/lstm_2l_bi/model_in_module.safetensors")
+        let ok = try KitTest.run(["convert", source, dir + "/m.lstm"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stderr.contains("note: "), "the import should say which module it took: \(ok.stderr)")
+        // The same import into a format that refuses the model fails with exactly one line.
+        let proj = KitTest.path("fixtures/pytorch/lstm_proj/model.safetensors")
+        assertOneLineError(try KitTest.run(["convert", proj, dir + "/m.onnx", "--cell", "lstm"]), ["projection"])
+    }
+
+    // Bug: an .npz of states with an array the model has no layer for was silently ignored.
+    func testStatesNpzWithAnExtraLayerIsRefused() throws {
+        let dir = KitTest.tempDir(self)
+        writeInput(dir + "/x.npy")
+        let h = NpyArray(kind: .float32, shape: [1, 3, 4], values: Array(repeating: 0, count: 12))
+        KitTest.write(Npz.encode([("layer0", h), ("layer1", h)]), to: dir + "/h0.npz")
+        assertOneLineError(try KitTest.run(["run", KitTest.path("fixtures/models/lstm.lstm"), "--input", dir + "/x.npy",
+                                            "--output", dir + "/y.npy", "--initial-h", dir + "/h0.npz"]), ["layer1", "expected layer0"])
+    }
 }

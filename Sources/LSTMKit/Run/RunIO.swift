@@ -32,10 +32,15 @@ public enum RunIO {
         let dirs = model.layers.map { $0.spec.direction.count }
         if path.lowercased().hasSuffix(".npz") {
             let members = try Npz.decode(try readWholeFile(path), name: path)
+            let expected = (0..<model.layers.count).map { "layer\($0)" }
+            let names = expected.count == 1 ? "layer0" : "layer0…layer\(model.layers.count - 1)"
+            if let extra = members.map(\.0).first(where: { !expected.contains($0) }) {
+                throw LSTMError(.shape, "\(path): \(what) has an array \(extra) the \(model.layers.count)-layer model has no use for (expected \(names))")
+            }
             var out: [[Double]] = []
             for k in 0..<model.layers.count {
                 guard let a = members.first(where: { $0.0 == "layer\(k)" })?.1 else {
-                    throw LSTMError(.shape, "\(path): \(what) has no array layer\(k) (expected layer0…layer\(model.layers.count - 1))")
+                    throw LSTMError(.shape, "\(path): \(what) has no array layer\(k) (expected \(names))")
                 }
                 let want = [dirs[k], batch, widths[k]]
                 guard a.isFloat, a.shape == want else {

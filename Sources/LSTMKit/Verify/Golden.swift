@@ -63,8 +63,16 @@ public struct GoldenCase: Sendable {
         var opts = ImportOptions()
         if let io = o["import_options"] {
             let oo = try r.object(io, "import_options")
-            if let c = try r.optionalString(oo["cell"], "cell") { opts.cell = CellFamily(rawValue: c) }
-            if let n = try r.optionalString(oo["nonlinearity"], "nonlinearity") { opts.nonlinearity = ActivationKind(rawValue: n) }
+            if let c = try r.optionalString(oo["cell"], "import_options.cell") {
+                guard let cell = CellFamily(rawValue: c) else { throw r.fail("import_options.cell \"\(safe(c))\" is not lstm, gru or rnn") }
+                opts.cell = cell
+            }
+            if let n = try r.optionalString(oo["nonlinearity"], "import_options.nonlinearity") {
+                guard n == "tanh" || n == "relu", let kind = ActivationKind(rawValue: n) else {
+                    throw r.fail("import_options.nonlinearity \"\(safe(n))\" is not tanh or relu")
+                }
+                opts.nonlinearity = kind
+            }
             opts.prefix = try r.optionalString(oo["prefix"], "prefix")
             opts.node = try r.optionalString(oo["node"], "node")
         }

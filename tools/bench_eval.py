@@ -5,9 +5,9 @@
 
 For LSTM and GRU (reset-after), H in {256, 1024}, I = H, T = 100, B in {1, 32}: builds one
 random model, writes it as lstmtool JSON (bits_hex tensors) and as an ONNX LSTM/GRU node with
-the same weights, times lstmtool (tools: lstmbench, evaluator only, no file I/O) and
-onnxruntime with one thread and with all threads (session.run only), checks the two agree,
-and prints a Markdown table. Needs numpy, onnx, onnxruntime and a release build
+the same weights, times lstmtool (lstmbench: evaluator only, no file I/O; LSTMTOOL_THREADS=1
+and all cores) and onnxruntime with one thread and with all threads (session.run only),
+checks the two agree, and prints a Markdown table. Needs numpy, onnx, onnxruntime and a release build
 (`swift build -c release`).
 """
 import argparse, json, os, platform, subprocess, sys, tempfile, time
@@ -115,8 +115,13 @@ def main():
                 x = rng.standard_normal((T, B, I)).astype(np.float32)
                 xp = os.path.join(tmp, "x.npy")
                 np.save(xp, x)
-                out = subprocess.run([bench, ml, xp, "--repeats", str(opts.repeats)], check=True, capture_output=True, text=True)
-                ours = json.loads(out.stdout)["median_ms"]
+                def ours_ms(threads):
+                    env = dict(os.environ, LSTMTOOL_THREADS=str(threads))
+                    out = subprocess.run([bench, ml, xp, "--repeats", str(opts.repeats)], check=True, capture_output=True,
+                                         text=True, env=env)
+                    return json.loads(out.stdout)["median_ms"]
+                ours = ours_ms(1)
+                oursn = ours_ms(cpus)
                 ort1, y_ort = time_ort(mo, x, 1, opts.repeats)
                 ortn, _ = time_ort(mo, x, 0, opts.repeats)
                 yp = os.path.join(tmp, "y.npy")
@@ -124,15 +129,16 @@ def main():
                 y = np.load(yp)
                 err = float(np.abs(y - y_ort[:, 0]).max())
                 flops = 2.0 * T * B * (4 if cell == "lstm" else 3) * H * (I + H)
-                rows.append((cell.upper(), H, B, ours, ort1, ortn, ort1 / ours, flops / ours / 1e6, err))
-                print(f"{cell} H={H} B={B}: lstmtool {ours:.1f} ms, ort 1 thread {ort1:.1f} ms, ort {cpus} threads {ortn:.1f} ms, "
+                rows.append((cell.upper(), H, B, ours, ort1, ort1 / ours, oursn, ortn, ortn / oursn, flops / ours / 1e6, err))
+                print(f"{cell} H={H} B={B}: lstmtool {ours:.1f} / {oursn:.1f} ms, ort {ort1:.1f} / {ortn:.1f} ms (1 / {cpus} threads), "
                       f"max|dy| {err:.2g}", file=sys.stderr, flush=True)
     print(f"Machine: {platform.processor() or platform.machine()}, {cpus} CPUs, {cpu_model()}; onnxruntime {ort.__version__}; "
           f"T = {T}, I = H, median of {opts.repeats} runs.\n")
-    print("| cell | H | B | lstmtool f32 (ms) | onnxruntime 1 thread (ms) | onnxruntime all threads (ms) | speed-up vs ORT 1 thread | lstmtool GFLOP/s | max abs diff |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| cell | H | B | lstmtool 1 thread (ms) | onnxruntime 1 thread (ms) | lstmtool speed vs ORT, 1 thread | "
+          f"lstmtool {cpus} threads (ms) | onnxruntime {cpus} threads (ms) | lstmtool speed vs ORT, {cpus} threads | lstmtool GFLOP/s (1 thread) | max abs diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f}× | {r[7]:.1f} | {r[8]:.1e} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.2f}× | {r[6]:.1f} | {r[7]:.1f} | {r[8]:.2f}× | {r[9]:.1f} | {r[10]:.1e} |")
 
 
 def cpu_model():

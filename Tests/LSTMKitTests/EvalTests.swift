@@ -323,4 +323,30 @@ final class EvalTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(ran, 70)
     }
+
+    /// The f32 matrix products split their columns over threads when the work is large; every
+    /// element is still summed by one thread in the same order, so the outputs must be
+    /// bitwise identical for any thread count.
+    func testF32OutputsDoNotDependOnTheThreadCount() throws {
+        let dir = KitTest.tempDir(self)
+        var rng = KitTest.RNG(5)
+        let h = 96, i = 64, t = 12, b = 7
+        func uniform(_ n: Int, _ scale: Double) -> [Float] { (0..<n).map { _ in Float(rng.uniform(scale)) } }
+        let spec = LayerSpec(cell: .lstm, inputSize: i, hiddenSize: h)
+        let pass: [TensorRole: Tensor] = [.inputWeights: Tensor(uniform(4 * h * i, 0.2), shape: [4 * h, i]),
+                                          .recurrentWeights: Tensor(uniform(4 * h * h, 0.2), shape: [4 * h, h]),
+                                          .inputBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h]),
+                                          .recurrentBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h])]
+        try ModelWriter.write(Model(layers: [Layer(spec: spec, passes: [pass])]), to: dir + "/m.lstm")
+        KitTest.write(Npy.encode(NpyArray(kind: .float32, shape: [t, b, i], values: uniform(t * b * i, 1).map(Double.init))), to: dir + "/x.npy")
+        var outputs: [Data] = []
+        for threads in ["1", "2", "3"] {
+            let r = try KitTest.run(["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y\(threads).npy"],
+                                    environment: ["LSTMTOOL_THREADS": threads])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: dir + "/y\(threads).npy")))
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+        XCTAssertEqual(outputs[0], outputs[2])
+    }
 }

@@ -182,7 +182,7 @@ enum KitTest {
     }
 
     /// Runs the lstmtool binary in the package root.
-    static func run(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+    static func run(_ args: [String], environment: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         guard let bin = binary else {
             XCTFail("the lstmtool executable was not found: build it first (swift build --scratch-path .build-tests)", file: file, line: line)
             throw LSTMError(.io, "no binary")
@@ -191,6 +191,9 @@ enum KitTest {
         p.executableURL = URL(fileURLWithPath: bin)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: root)
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// The float32 matrix product of the fast path: C[m, n] = Σ_k A[m, k] · W[n, k], with W packed
 /// into 16-column panels (`packed`).
@@ -11,8 +12,42 @@ import Dispatch
 /// rounding only.
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                 m: Int, k: Int, n: Int) {
-    let rowBlock = 96, depthBlock = 256
     let panels = (n + panelWidth - 1) / panelWidth
+    let threads = EvaluatorThreads.count
+    // Threads share the column panels; every element is still computed by one thread in the
+    // same order, so the result does not depend on the thread count. Below ~4 MFLOP the
+    // hand-off costs more than it saves (batch 1 with small H).
+    guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= 4_000_000 else {
+        matmulPanels(a, b, c, m: m, k: k, n: n, panels: 0..<panels)
+        return
+    }
+    let share = (panels + threads - 1) / threads
+    let ap = UnsafeSendablePointer(a), bp = UnsafeSendablePointer(b), cp = UnsafeSendableMutablePointer(c)
+    DispatchQueue.concurrentPerform(iterations: threads) { t in
+        let lo = t * share, hi = Swift.min(panels, lo + share)
+        if lo < hi { matmulPanels(ap.p, bp.p, cp.p, m: m, k: k, n: n, panels: lo..<hi) }
+    }
+}
+
+/// Pointers handed to the worker threads of one product; each thread writes its own columns.
+private struct UnsafeSendablePointer: @unchecked Sendable { let p: UnsafePointer<Float>; init(_ p: UnsafePointer<Float>) { self.p = p } }
+private struct UnsafeSendableMutablePointer: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Float>
+    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
+}
+
+/// How many threads the f32 matrix products use: LSTMTOOL_THREADS, else every core.
+/// The f64 reference path is always single-threaded.
+public enum EvaluatorThreads {
+    public static let count: Int = {
+        if let v = ProcessInfo.processInfo.environment["LSTMTOOL_THREADS"], let n = Int(v), n >= 1 { return Swift.min(n, 64) }
+        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+}
+
+private func matmulPanels(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                          m: Int, k: Int, n: Int, panels: Range<Int>) {
+    let rowBlock = 96, depthBlock = 256
     var i0 = 0
     while i0 < m {
         let i1 = Swift.min(m, i0 + rowBlock)
@@ -20,7 +55,7 @@ func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Unsaf
         repeat {
             let kc = Swift.min(depthBlock, k - k0)
             let accumulate = k0 > 0
-            for p in 0..<panels {
+            for p in panels {
                 let panel = b + (p * k + k0) * panelWidth
                 let cols = Swift.min(panelWidth, n - p * panelWidth)
                 var i = i0

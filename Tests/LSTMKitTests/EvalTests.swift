@@ -330,23 +330,37 @@ final class EvalTests: XCTestCase {
     func testF32OutputsDoNotDependOnTheThreadCount() throws {
         let dir = KitTest.tempDir(self)
         var rng = KitTest.RNG(5)
-        let h = 96, i = 64, t = 12, b = 7
+        let h = 96, i = 64, t = 30, b = 7
         func uniform(_ n: Int, _ scale: Double) -> [Float] { (0..<n).map { _ in Float(rng.uniform(scale)) } }
-        let spec = LayerSpec(cell: .lstm, inputSize: i, hiddenSize: h)
-        let pass: [TensorRole: Tensor] = [.inputWeights: Tensor(uniform(4 * h * i, 0.2), shape: [4 * h, i]),
-                                          .recurrentWeights: Tensor(uniform(4 * h * h, 0.2), shape: [4 * h, h]),
-                                          .inputBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h]),
-                                          .recurrentBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h])]
-        try ModelWriter.write(Model(layers: [Layer(spec: spec, passes: [pass])]), to: dir + "/m.lstm")
+        // Bidirectional, so that the two passes also run on two threads.
+        let spec = LayerSpec(cell: .lstm, inputSize: i, hiddenSize: h, direction: .bidirectional)
+        func pass() -> [TensorRole: Tensor] {
+            [.inputWeights: Tensor(uniform(4 * h * i, 0.2), shape: [4 * h, i]),
+             .recurrentWeights: Tensor(uniform(4 * h * h, 0.2), shape: [4 * h, h]),
+             .inputBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h]),
+             .recurrentBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h])]
+        }
+        try ModelWriter.write(Model(layers: [Layer(spec: spec, passes: [pass(), pass()])]), to: dir + "/m.lstm")
         KitTest.write(Npy.encode(NpyArray(kind: .float32, shape: [t, b, i], values: uniform(t * b * i, 1).map(Double.init))), to: dir + "/x.npy")
         var outputs: [Data] = []
         for threads in ["1", "2", "3"] {
-            let r = try KitTest.run(["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y\(threads).npy"],
+            let r = try KitTest.run(["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y\(threads).npy",
+                                     "--final-h", dir + "/h\(threads).npy", "--final-c", dir + "/c\(threads).npy"],
                                     environment: ["LSTMTOOL_THREADS": threads])
             XCTAssertEqual(r.status, 0, r.stderr)
-            outputs.append(try Data(contentsOf: URL(fileURLWithPath: dir + "/y\(threads).npy")))
+            for name in ["y", "h", "c"] {
+                outputs.append(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)\(threads).npy")))
+            }
         }
-        XCTAssertEqual(outputs[0], outputs[1])
-        XCTAssertEqual(outputs[0], outputs[2])
+        XCTAssertEqual(outputs.count, 9)
+        XCTAssertEqual(Array(outputs[0..<3]), Array(outputs[3..<6]))
+        XCTAssertEqual(Array(outputs[0..<3]), Array(outputs[6..<9]))
+        // And they are the right numbers: the f64 reference agrees to float32 rounding.
+        let r64 = try KitTest.run(["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y64.npy", "--precision", "f64"])
+        XCTAssertEqual(r64.status, 0, r64.stderr)
+        let y32 = try Npy.decode([UInt8](outputs[0]), name: "y1").values
+        let y64 = try Npy.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/y64.npy"))), name: "y64").values
+        XCTAssertEqual(y32.count, t * b * 2 * h)
+        XCTAssertLessThan(zip(y32, y64).map { abs($0 - $1) }.max()!, 1e-5)
     }
 }

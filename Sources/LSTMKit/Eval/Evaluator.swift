@@ -130,7 +130,9 @@ public struct Evaluator: Sendable {
             var y = [F](repeating: 0, count: t * b * d * p)
             var hn = [Double](repeating: 0, count: d * b * p)
             var cn = [Double](repeating: 0, count: d * b * h)
-            for (di, pass) in passes.enumerated() {
+            // One pass: its own states and its own output columns [T, B, P].
+            let layerInput = x
+            let runPass = { (di: Int, pass: PreparedPass<F>) -> (y: [F], h: [F], c: [F]) in
                 var h0 = [F](repeating: 0, count: b * p)
                 var c0 = [F](repeating: 0, count: b * h)
                 if let given = input.initialH?[li] {
@@ -143,15 +145,48 @@ public struct Evaluator: Sendable {
                 } else if let learned = pass.learnedC0 {
                     for r in 0..<b { for k in 0..<h { c0[r * h + k] = learned[k] } }
                 }
+                var yPass = [F](repeating: 0, count: t * b * p)
                 var runner = PassRunner(pass: pass, steps: t, batch: b, lengths: lengths)
-                runner.run(x: x, h: &h0, c: &c0, y: &y, yStride: d * p, yOffset: di * p)
-                for k in 0..<(b * p) { hn[di * b * p + k] = h0[k].asDouble }
-                for k in 0..<(b * h) { cn[di * b * h + k] = c0[k].asDouble }
+                runner.run(x: layerInput, h: &h0, c: &c0, y: &yPass, yStride: p, yOffset: 0)
+                return (yPass, h0, c0)
+            }
+            // The two passes of a bidirectional layer are independent: the fast path runs them
+            // on two threads (the reference path stays single-threaded).
+            let results: [(y: [F], h: [F], c: [F])]
+            if d == 2 && F.self == Float.self && EvaluatorThreads.count > 1 && t * b * spec.gateCount * h >= 1 << 16 {
+                let slots = PassSlots<F>()
+                DispatchQueue.concurrentPerform(iterations: 2) { di in slots.set(di, runPass(di, passes[di])) }
+                results = [slots.get(0), slots.get(1)]
+            } else {
+                results = passes.enumerated().map { runPass($0.offset, $0.element) }
+            }
+            for (di, r) in results.enumerated() {
+                for row in 0..<(t * b) {
+                    for k in 0..<p { y[row * d * p + di * p + k] = r.y[row * p + k] }
+                }
+                for k in 0..<(b * p) { hn[di * b * p + k] = r.h[k].asDouble }
+                for k in 0..<(b * h) { cn[di * b * h + k] = r.c[k].asDouble }
             }
             finalH.append(hn)
             finalC.append(spec.cell == .lstm ? cn : [])
             x = y
         }
         return RunOutput(y: x.map { $0.asDouble }, finalH: finalH, finalC: anyLSTM ? finalC : nil, layerOutputs: nil)
+    }
+}
+
+/// Results of the two passes of a bidirectional layer run on two threads.
+private final class PassSlots<F: EvalScalar>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Int: (y: [F], h: [F], c: [F])] = [:]
+    func set(_ i: Int, _ v: (y: [F], h: [F], c: [F])) {
+        lock.lock()
+        slots[i] = v
+        lock.unlock()
+    }
+    func get(_ i: Int) -> (y: [F], h: [F], c: [F]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return slots[i]!
     }
 }

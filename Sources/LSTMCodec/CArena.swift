@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CLSTMSupport
 import CProtobufC
 
 /// Owns the C memory of a protobuf-c message being built for packing; frees it all at once.
@@ -73,4 +74,33 @@ func readUnknownFields(_ base: ProtobufCMessage, context: String) throws -> [(ta
 /// Errors of the codec layer before they get their file context.
 enum CodecError: Error {
     case malformed(String)
+}
+
+/// A protobuf-c allocator that refuses to hand out more than a budget in total
+/// (lstm_budget_allocator), so that a small hostile message cannot make unpack allocate
+/// gigabytes. One per unpack; it must outlive the unpacked message (free it with the same one).
+final class BudgetAllocator {
+    private let state: UnsafeMutablePointer<lstm_budget_allocator>
+
+    init(budget: Int) {
+        state = .allocate(capacity: 1)
+        lstm_budget_allocator_init(state, budget)
+    }
+
+    deinit { state.deallocate() }
+
+    /// What protobuf-c's unpack and free_unpacked take (the allocator is the struct's first member).
+    var pointer: UnsafeMutablePointer<ProtobufCAllocator> {
+        UnsafeMutableRawPointer(state).assumingMemoryBound(to: ProtobufCAllocator.self)
+    }
+
+    /// True when an allocation was refused, i.e. unpack failed for lack of budget.
+    var exhausted: Bool { state.pointee.exhausted != 0 }
+}
+
+/// A protobuf-c string as Swift: nil when absent, an error when not UTF-8.
+func decodeCString(_ p: UnsafeMutablePointer<CChar>?, _ what: String) throws -> String? {
+    guard let p else { return nil }
+    guard let s = String(validatingCString: p) else { throw CodecError.malformed("\(what) is not valid UTF-8") }
+    return s
 }

@@ -191,13 +191,11 @@ public enum HeaderCodec {
         guard bytes.count <= maxHeaderBytes else {
             throw LSTMError(.malformedHeader, "header of \(bytes.count) bytes is larger than the \(maxHeaderBytes) allowed")
         }
-        let alloc = UnsafeMutablePointer<lstm_budget_allocator>.allocate(capacity: 1)
-        defer { alloc.deallocate() }
         // Legitimate headers need a few times their size once unpacked; 16× plus 1 MiB is ample.
-        lstm_budget_allocator_init(alloc, bytes.count * 16 + (1 << 20))
-        let allocator = UnsafeMutableRawPointer(alloc).assumingMemoryBound(to: ProtobufCAllocator.self)
+        let budget = BudgetAllocator(budget: bytes.count * 16 + (1 << 20))
+        let allocator = budget.pointer
         guard let msg = lstmtool__v1__header__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
-            if alloc.pointee.exhausted != 0 {
+            if budget.exhausted {
                 throw LSTMError(.malformedHeader, "header of \(bytes.count) bytes needs more memory than it could legitimately use (refused)")
             }
             throw LSTMError(.malformedHeader, "header protobuf of \(bytes.count) bytes does not parse")
@@ -319,9 +317,7 @@ public enum HeaderCodec {
     }
 
     private static func str(_ p: UnsafeMutablePointer<CChar>?, _ what: String) throws -> String? {
-        guard let p else { return nil }
-        guard let s = String(validatingCString: p) else { throw CodecError.malformed("\(what) is not valid UTF-8") }
-        return s
+        try decodeCString(p, what)
     }
 
     private static func unknown(_ base: ProtobufCMessage, _ ctx: String) throws -> [UnknownField] {

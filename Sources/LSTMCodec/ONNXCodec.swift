@@ -196,17 +196,15 @@ public enum ONNXCodec {
         guard bytes.count < maxModelBytes else {
             throw LSTMError(.unsupported, "\(context): \(bytes.count) bytes is more than protobuf-c can read (2 GiB); keep weights in external data")
         }
-        let alloc = UnsafeMutablePointer<lstm_budget_allocator>.allocate(capacity: 1)
-        defer { alloc.deallocate() }
         // A legitimate model needs about its own size once unpacked (raw_data is copied);
         // the budget stops inputs built to make protobuf-c allocate far more than that.
-        lstm_budget_allocator_init(alloc, bytes.count * 8 + (16 << 20))
-        let allocator = UnsafeMutableRawPointer(alloc).assumingMemoryBound(to: ProtobufCAllocator.self)
+        let budget = BudgetAllocator(budget: bytes.count * 8 + (16 << 20))
+        let allocator = budget.pointer
         let msg = bytes.withUnsafeBufferPointer { buf in
             lstmtool__onnx__model_proto__unpack(allocator, buf.count, buf.baseAddress)
         }
         guard let msg else {
-            if alloc.pointee.exhausted != 0 {
+            if budget.exhausted {
                 throw LSTMError(.malformedHeader, "\(context): an ONNX model of \(bytes.count) bytes needs more memory than it could legitimately use (refused)")
             }
             throw LSTMError(.malformedHeader, "\(context): not a valid ONNX model (the \(bytes.count)-byte protobuf does not parse)")
@@ -331,9 +329,7 @@ public enum ONNXCodec {
     }
 
     private static func str(_ p: UnsafeMutablePointer<CChar>?, _ what: String) throws -> String? {
-        guard let p else { return nil }
-        guard let s = String(validatingCString: p) else { throw CodecError.malformed("\(what) is not valid UTF-8") }
-        return s
+        try decodeCString(p, what)
     }
 
     private static func binary(_ b: ProtobufCBinaryData) -> [UInt8] {

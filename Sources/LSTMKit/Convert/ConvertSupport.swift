@@ -12,6 +12,9 @@ enum ConvertSupport {
         return f.string(from: Date())
     }
 
+    /// Which lstmtool made the conversion, kept beside the source's own producer.
+    static var convertedBy: (key: String, value: String) { ("converted_by", "lstmtool \(LSTMKitVersion.string)") }
+
     /// The last path component, recorded as `Metadata.sourceFile` (never the full path,
     /// which would leak the converting machine's directory layout into the model).
     static func fileName(_ path: String) -> String {

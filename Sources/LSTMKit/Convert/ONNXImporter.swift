@@ -31,6 +31,7 @@ enum ONNXImporter {
         meta.sourceFramework = "onnx"
         meta.sourceFile = ConvertSupport.fileName(path)
         meta.created = ConvertSupport.now()
+        meta.properties.append(ConvertSupport.convertedBy)
         if let ir = proto.irVersion { meta.properties.append(("onnx.ir_version", String(ir))) }
         if let op = proto.opsetImports.first(where: { $0.domain == "" || $0.domain == "ai.onnx" }) {
             meta.properties.append(("onnx.opset", String(op.version)))

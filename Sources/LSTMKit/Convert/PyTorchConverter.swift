@@ -171,6 +171,7 @@ enum SafetensorsImporter {
         metadata.sourceFile = ConvertSupport.fileName(path)
         metadata.created = ConvertSupport.now()
         metadata.description = "torch.nn.\(cell == .rnn ? "RNN" : cell.rawValue.uppercased()) state dict"
+        metadata.properties.append(ConvertSupport.convertedBy)
         if !prefix.isEmpty { metadata.properties.append(("pytorch.prefix", prefix)) }
         let model = Model(metadata: metadata, layers: layers)
         do {

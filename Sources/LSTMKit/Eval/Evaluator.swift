@@ -127,7 +127,7 @@ public struct Evaluator: Sendable {
         for (li, passes) in layers.enumerated() {
             let spec = model.layers[li].spec
             let d = passes.count, p = spec.outputSize, h = spec.hiddenSize
-            var y = [F](repeating: 0, count: t * b * d * p)
+            var y: [F]
             var hn = [Double](repeating: 0, count: d * b * p)
             var cn = [Double](repeating: 0, count: d * b * h)
             // One pass: its own states and its own output columns [T, B, P].
@@ -160,10 +160,23 @@ public struct Evaluator: Sendable {
             } else {
                 results = passes.enumerated().map { runPass($0.offset, $0.element) }
             }
-            for (di, r) in results.enumerated() {
-                for row in 0..<(t * b) {
-                    for k in 0..<p { y[row * d * p + di * p + k] = r.y[row * p + k] }
+            if d == 1 {
+                y = results[0].y
+            } else {
+                // Interleave the passes' outputs into [T, B, D·P] (forward | reverse).
+                y = [F](repeating: 0, count: t * b * d * p)
+                y.withUnsafeMutableBufferPointer { yb in
+                    for (di, r) in results.enumerated() {
+                        r.y.withUnsafeBufferPointer { rb in
+                            for row in 0..<(t * b) {
+                                let dst = yb.baseAddress! + row * d * p + di * p, src = rb.baseAddress! + row * p
+                                dst.update(from: src, count: p)
+                            }
+                        }
+                    }
                 }
+            }
+            for (di, r) in results.enumerated() {
                 for k in 0..<(b * p) { hn[di * b * p + k] = r.h[k].asDouble }
                 for k in 0..<(b * h) { cn[di * b * h + k] = r.c[k].asDouble }
             }

@@ -23,7 +23,9 @@ struct PassRunner<F: EvalScalar> {
         let tb = steps * batch
         guard tb > 0 else { return }
         // Input projections for every step at once: xw[t·B + b] = W_x x_t[b] + bias.
-        var xw = [F](repeating: 0, count: tb * g)
+        // Not zero-filled first: the product overwrites every element (and for long inputs the
+        // fill alone costs a pass over tens of MiB).
+        var xw = [F](unsafeUninitializedCapacity: tb * g) { _, count in count = tb * g }
         x.withUnsafeBufferPointer { xp in
             pass.wxT.withUnsafeBufferPointer { wp in
                 xw.withUnsafeMutableBufferPointer { op in
@@ -78,6 +80,14 @@ struct PassRunner<F: EvalScalar> {
                 let base = (rows[b] * batch + b) * yStride + yOffset
                 for k in 0..<p { y[base + k] = h[b * p + k] }
             }
+        }
+    }
+
+    /// acc[j] += w[j] · v[j]: a peephole term.
+    @inline(__always)
+    func addProduct(_ acc: UnsafeMutablePointer<F>, _ w: [F], _ v: UnsafeMutablePointer<F>, _ count: Int) {
+        w.withUnsafeBufferPointer { wp in
+            for j in 0..<count { acc[j] = acc[j] + wp[j] * v[j] }
         }
     }
 
@@ -179,48 +189,58 @@ struct PassRunner<F: EvalScalar> {
         let iOff = 0, fOff = coupled ? 0 : hs, gOff = coupled ? hs : 2 * hs, oOff = coupled ? 2 * hs : 3 * hs
         let cellClip = s.lstm.cellClip.map { F.from($0) }
         let hasProjection = s.lstm.projectionSize != nil
-        // Pre-activations of the gates, then h(c_t), in the runner's work space.
+        // Pre-activations of the gates, then h(c_t), in the runner's work space. The loops
+        // below have no branches inside, so that the compiler vectorises them.
+        let outWidth = hs
+        // Borrow h (or m) without copying it: swap it out, write through a pointer, swap back.
+        var outBuffer: [F] = []
+        if hasProjection { swap(&outBuffer, &m) } else { swap(&outBuffer, &h) }
         scratch.withUnsafeMutableBufferPointer { gb in
             let a = gb.baseAddress!
             let hc = a + g
             xw.withUnsafeBufferPointer { xp in
-                hw.withUnsafeBufferPointer { hp in
-                    c.withUnsafeMutableBufferPointer { cb in
-                        for b in 0..<batch where rows[b] >= 0 {
-                            let x = xp.baseAddress! + (rows[b] * batch + b) * g
-                            let r = hp.baseAddress! + b * g
-                            let cv = cb.baseAddress! + b * hs
-                            for j in 0..<g { a[j] = x[j] + r[j] }
-                            // Input and forget gates see c_{t-1}.
-                            if let pf = pass.peepholeF { for j in 0..<hs { a[fOff + j] = a[fOff + j] + pf[j] * cv[j] } }
-                            if !coupled, let pi = pass.peepholeI { for j in 0..<hs { a[iOff + j] = a[iOff + j] + pi[j] * cv[j] } }
-                            clipRun(a, coupled ? 2 * hs : 3 * hs)
-                            F.activateRun(fAct, a + fOff, hs)
-                            if !coupled { F.activateRun(fAct, a + iOff, hs) }
-                            F.activateRun(gAct, a + gOff, hs)
-                            for j in 0..<hs {
-                                let f = a[fOff + j]
-                                let i = coupled ? 1 - f : a[iOff + j]
-                                var cNew = f * cv[j] + i * a[gOff + j]
-                                if let cc = cellClip { cNew = Swift.min(Swift.max(cNew, -cc), cc) }
-                                cv[j] = cNew
-                            }
-                            // The output gate sees c_t.
-                            if let po = pass.peepholeO { for j in 0..<hs { a[oOff + j] = a[oOff + j] + po[j] * cv[j] } }
-                            clipRun(a + oOff, hs)
-                            F.activateRun(fAct, a + oOff, hs)
-                            for j in 0..<hs { hc[j] = cv[j] }
-                            F.activateRun(hAct, hc, hs)
-                            if hasProjection {
-                                for j in 0..<hs { m[b * hs + j] = a[oOff + j] * hc[j] }
-                            } else {
-                                for j in 0..<hs { h[b * hs + j] = a[oOff + j] * hc[j] }
-                            }
-                        }
+            hw.withUnsafeBufferPointer { hp in
+            c.withUnsafeMutableBufferPointer { cb in
+            outBuffer.withUnsafeMutableBufferPointer { ob in
+                let peepI = coupled ? nil : pass.peepholeI, peepF = pass.peepholeF, peepO = pass.peepholeO
+                for b in 0..<batch where rows[b] >= 0 {
+                    let x = xp.baseAddress! + (rows[b] * batch + b) * g
+                    let r = hp.baseAddress! + b * g
+                    let cv = cb.baseAddress! + b * hs
+                    for j in 0..<g { a[j] = x[j] + r[j] }
+                    // Input and forget gates see c_{t-1}.
+                    if let pf = peepF { addProduct(a + fOff, pf, cv, hs) }
+                    if let pi = peepI { addProduct(a + iOff, pi, cv, hs) }
+                    clipRun(a, coupled ? 2 * hs : 3 * hs)
+                    if coupled {
+                        F.activateRun(fAct, a + fOff, hs)
+                    } else {
+                        F.activateRun(fAct, a + iOff, 2 * hs)  // i and f are adjacent
                     }
+                    F.activateRun(gAct, a + gOff, hs)
+                    let f = a + fOff, gv = a + gOff
+                    if coupled {
+                        for j in 0..<hs { cv[j] = f[j] * cv[j] + (1 - f[j]) * gv[j] }
+                    } else {
+                        let i = a + iOff
+                        for j in 0..<hs { cv[j] = f[j] * cv[j] + i[j] * gv[j] }
+                    }
+                    if let cc = cellClip { for j in 0..<hs { cv[j] = Swift.min(Swift.max(cv[j], -cc), cc) } }
+                    // The output gate sees c_t.
+                    if let po = peepO { addProduct(a + oOff, po, cv, hs) }
+                    clipRun(a + oOff, hs)
+                    F.activateRun(fAct, a + oOff, hs)
+                    hc.update(from: cv, count: hs)
+                    F.activateRun(hAct, hc, hs)
+                    let o = a + oOff, out = ob.baseAddress! + b * outWidth
+                    for j in 0..<hs { out[j] = o[j] * hc[j] }
                 }
             }
+            }
+            }
+            }
         }
+        if hasProjection { swap(&outBuffer, &m) } else { swap(&outBuffer, &h) }
         guard hasProjection else { return }
         m.withUnsafeBufferPointer { mp in
             pass.projT.withUnsafeBufferPointer { wp in

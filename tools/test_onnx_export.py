@@ -774,6 +774,22 @@ def review_reshape_and_links():
     os.symlink(os.path.join("..", "w.bin"), os.path.join(d, "sub", "w.bin"))
     r = convert(path, os.path.join(d, "m.lstm"))
     report("external data symlink out of the folder refused", r.returncode == 1 and "symbolic link" in r.stderr and not os.path.exists(os.path.join(d, "m.lstm")), r.stderr.strip())
+    # sequence_lens baked into the graph as a constant: importing without it would compute
+    # something else, so it is refused (lengths are a run-time input in lstmtool).
+    d = os.path.join(RV["tmp"], "const_lens"); os.makedirs(d, exist_ok=True)
+    m = make_node_model("LSTM", T, B, I, H)
+    m.graph.initializer.append(numpy_helper.from_array(np.full(B, 2, np.int32), "lens_c"))
+    node = m.graph.node[0]
+    ins = list(node.input) + [""] * (5 - len(node.input))
+    ins[4] = "lens_c"
+    del node.input[:]
+    node.input.extend(ins)
+    path = os.path.join(d, "model.onnx")
+    onnx.save(m, path)
+    r = convert(path, os.path.join(d, "m.lstm"))
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    report("constant sequence_lens refused", r.returncode == 1 and len(lines) == 1 and "sequence_lens" in r.stderr
+           and not os.path.exists(os.path.join(d, "m.lstm")), r.stderr.strip())
 
 
 ST_DT = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.float64): "F64"}

@@ -116,7 +116,9 @@ public enum Zlib {
                 }
                 if status != Z_OK && status != Z_BUF_ERROR {
                     let msg = stream.msg.map { String(cString: $0) } ?? "error \(status)"
-                    throw LSTMError(.checksum, "\(what): corrupt zlib stream (\(msg))")
+                    // Named as a CRC mismatch like any other corrupt blob: the stored bytes fail
+                    // zlib's own checks before the raw bytes' CRC-32 can even be computed.
+                    throw LSTMError(.checksum, "\(what): CRC mismatch: the compressed blob is corrupt (zlib: \(msg))")
                 }
             }
             if Int(stream.total_out) != expectedSize {

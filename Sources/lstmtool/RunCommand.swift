@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LSTMKit
 
 struct RunCommand: ParsableCommand {
@@ -61,7 +62,10 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be f32 or f64") }
-        let outputs = [output, finalH, finalC].compactMap { $0 }
+        // Compared as absolute, normalised paths: `y.npy` and `./y.npy` are the same file.
+        let outputs = [output, finalH, finalC].compactMap { $0 }.map {
+            URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path
+        }
         guard Set(outputs).count == outputs.count else { throw ValidationError("--output, --final-h and --final-c must be different files") }
     }
 

@@ -525,7 +525,9 @@ struct GraphImporter {
             if cell == .lstm && c0 == nil { c0 = try (0..<D).map { _ in try ConvertSupport.zeros(W.dtype, [H]) } }
         }
         if node.inputs.count > 4, !node.inputs[4].isEmpty, constant(node.inputs[4]) != nil {
-            notes.messages.append("node '\(describe(i))': sequence_lens is a constant in the graph; lstmtool takes lengths at run time (--sequence-lengths)")
+            // Lengths baked into the graph change what every run computes; dropping them would
+            // import a different function, and a model has no place to store them.
+            throw fail(i, "sequence_lens is a constant in the graph; lstmtool cannot store lengths in a model and takes them at run time (--sequence-lengths): make sequence_lens a graph input or remove it")
         }
 
         // B all +0 is the same function as no B (and is how exporters write bias=False).

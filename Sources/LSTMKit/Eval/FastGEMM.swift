@@ -7,9 +7,11 @@ import Foundation
 /// Blocked as in GotoBLAS: rows of A in blocks of `rowBlock` (kept in L2), k in blocks of
 /// `depthBlock` (a panel's slice, 16 KiB, stays in L1), and a register tile of 6 rows × 16
 /// columns (twelve SIMD8 accumulators, enough independent chains to keep both FMA pipes
-/// busy). Each element is summed in ascending k; with fused multiply-add (built for a CPU
-/// that has it, see Package.swift) results differ from the reference path by float32
-/// rounding only.
+/// busy). The summation order is not the reference's: each depth block of 256 terms is summed
+/// from zero and its partial sum added to C, a single row keeps even and odd k apart, and
+/// with fused multiply-add (built for a CPU that has it, see Package.swift) each term is
+/// fused. Results therefore differ from the reference path by float32 rounding; they do not
+/// depend on the thread count.
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                 m: Int, k: Int, n: Int) {
     let panels = (n + panelWidth - 1) / panelWidth

@@ -47,9 +47,9 @@ struct PassRunner<F: EvalScalar> {
         var hwn = [F](repeating: 0, count: rh.count)
         var m = [F](repeating: 0, count: s.lstm.projectionSize != nil ? batch * hs : 0)
         var projected = [F](repeating: 0, count: m.isEmpty ? 0 : batch * p)
-        var rows = [Int](repeating: -1, count: batch)
+        var rows = [Int](repeating: -1, count: batch)  // time index of each row at this step, -1 if done
         // Per-row work space of the step functions: gate pre-activations and one spare block.
-        var scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)  // time index of each row at this step, -1 if done
+        var scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)
 
         for step in 0..<steps {
             var anyActive = false

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LSTMKit
 
 @main
@@ -33,13 +34,6 @@ func printNotes(_ notes: ImportNotes) {
 
 enum FileHandleStderr {
     static func write(_ s: String) {
-        var bytes = Array(s.utf8)
-        bytes.withUnsafeMutableBytes { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
+        FileHandle.standardError.write(Data(s.utf8))
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -2,7 +2,7 @@ import Foundation
 import LSTMCore
 
 /// The element types the evaluator runs in: Double (the reference) and Float (fast path).
-public protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
+protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
     static func activate(_ a: Activation, _ x: Self) -> Self
     static func from(_ d: Double) -> Self
     var asDouble: Double { get }
@@ -12,22 +12,22 @@ public protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
 }
 
 extension Double: EvalScalar {
-    @inline(__always) public static func activate(_ a: Activation, _ x: Double) -> Double { a.apply(x) }
-    @inline(__always) public static func from(_ d: Double) -> Double { d }
-    @inline(__always) public var asDouble: Double { self }
-    public static func tensorValues(_ t: Tensor) -> [Double] { t.doubles() }
+    @inline(__always) static func activate(_ a: Activation, _ x: Double) -> Double { a.apply(x) }
+    @inline(__always) static func from(_ d: Double) -> Double { d }
+    @inline(__always) var asDouble: Double { self }
+    static func tensorValues(_ t: Tensor) -> [Double] { t.doubles() }
     /// The reference kernel: plain multiply-then-add in ascending k, never fused.
-    public static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int) {
+    static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int) {
         matmul(a, b, c, m: m, k: k, n: n)
     }
 }
 
 extension Float: EvalScalar {
-    @inline(__always) public static func activate(_ a: Activation, _ x: Float) -> Float { a.apply(x) }
-    @inline(__always) public static func from(_ d: Double) -> Float { Float(d) }
-    @inline(__always) public var asDouble: Double { Double(self) }
-    public static func tensorValues(_ t: Tensor) -> [Float] { t.floats() }
-    public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int) {
+    @inline(__always) static func activate(_ a: Activation, _ x: Float) -> Float { a.apply(x) }
+    @inline(__always) static func from(_ d: Double) -> Float { Float(d) }
+    @inline(__always) var asDouble: Double { Double(self) }
+    static func tensorValues(_ t: Tensor) -> [Float] { t.floats() }
+    static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int) {
         fastMatmul(a, b, c, m: m, k: k, n: n)
     }
 }

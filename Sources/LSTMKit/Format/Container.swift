@@ -127,20 +127,20 @@ func byteUnshuffle(_ src: [UInt8], elementSize: Int) -> [UInt8] {
             // are the hot cases); other sizes take the byte loop.
             switch elementSize {
             case 4:
-                let w = o.bindMemory(to: UInt32.self)
                 let p0 = sp, p1 = sp + n, p2 = sp + 2 * n, p3 = sp + 3 * n
                 for i in 0..<n {
-                    w[i] = (UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24).littleEndian
+                    let w = UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24
+                    o.storeBytes(of: w.littleEndian, toByteOffset: i * 4, as: UInt32.self)
                 }
             case 2:
-                let w = o.bindMemory(to: UInt16.self)
                 let p0 = sp, p1 = sp + n
-                for i in 0..<n { w[i] = (UInt16(p0[i]) | UInt16(p1[i]) << 8).littleEndian }
+                for i in 0..<n {
+                    o.storeBytes(of: (UInt16(p0[i]) | UInt16(p1[i]) << 8).littleEndian, toByteOffset: i * 2, as: UInt16.self)
+                }
             default:
-                let b = o.bindMemory(to: UInt8.self)
                 for k in 0..<elementSize {
                     let base = k * n
-                    for i in 0..<n { b[i * elementSize + k] = sp[base + i] }
+                    for i in 0..<n { o[i * elementSize + k] = sp[base + i] }
                 }
             }
         }

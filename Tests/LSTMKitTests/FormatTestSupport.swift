@@ -99,7 +99,8 @@ enum KitTest {
     }
 
     static func write(_ bytes: [UInt8], to path: String) {
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let written = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        precondition(written, "test setup could not write \(path)")
     }
 
     static func read(_ path: String) -> [UInt8] {

@@ -2,7 +2,7 @@ import Foundation
 import LSTMCore
 
 /// The element types the evaluator runs in: Double (the reference) and Float (fast path).
-protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Sendable {
+protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
     static func activate(_ a: Activation, _ x: Self) -> Self
     static func from(_ d: Double) -> Self
     var asDouble: Double { get }

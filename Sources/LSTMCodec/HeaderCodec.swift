@@ -140,7 +140,7 @@ public enum HeaderCodec {
             var m = Lstmtool__V1__Activation()
             lstmtool__v1__activation__init(&m)
             m.has_kind = 1
-            m.kind = Lstmtool__V1__ActivationKind(rawValue: UInt32(ActivationKind.allCases.firstIndex(of: a.kind)! + 1))
+            m.kind = WireEnums.activation.wire(a.kind)
             m.has_alpha = 1
             m.alpha = a.alpha
             m.has_beta = 1
@@ -278,11 +278,9 @@ public enum HeaderCodec {
         var flat: [Activation] = []
         for i in 0..<l.n_activations {
             let a = l.activations[i]!.pointee
-            let raw = Int(a.kind.rawValue)
-            guard a.has_kind != 0, raw >= 1, raw <= ActivationKind.allCases.count else {
-                throw CodecError.malformed("\(ctx): activation \(i) has an unknown kind (\(raw))")
+            guard a.has_kind != 0, let kind = WireEnums.activation.value(a.kind) else {
+                throw CodecError.malformed("\(ctx): activation \(i) has an unknown kind (\(a.kind.rawValue))")
             }
-            let kind = ActivationKind.allCases[raw - 1]
             flat.append(Activation(kind, alpha: a.has_alpha != 0 ? a.alpha : nil, beta: a.has_beta != 0 ? a.beta : nil))
         }
         let per = LayerSpec.activationCount(cell)
@@ -324,41 +322,15 @@ public enum HeaderCodec {
         try readUnknownFields(base, context: ctx).map { UnknownField(tag: $0.tag, wireType: $0.wireType, data: $0.data) }
     }
 
-    // Enum mappings. Numbers are the schema's; unknown numbers are refused, never guessed.
-    static func encodeCell(_ c: CellFamily) -> Lstmtool__V1__CellFamily {
-        Lstmtool__V1__CellFamily(rawValue: UInt32(CellFamily.allCases.firstIndex(of: c)! + 1))
-    }
-    static func decodeCell(_ c: Lstmtool__V1__CellFamily) -> CellFamily? {
-        let r = Int(c.rawValue)
-        return r >= 1 && r <= CellFamily.allCases.count ? CellFamily.allCases[r - 1] : nil
-    }
-    static func encodeDirection(_ d: Direction) -> Lstmtool__V1__Direction {
-        Lstmtool__V1__Direction(rawValue: UInt32(Direction.allCases.firstIndex(of: d)! + 1))
-    }
-    static func decodeDirection(_ d: Lstmtool__V1__Direction) -> Direction? {
-        let r = Int(d.rawValue)
-        return r >= 1 && r <= Direction.allCases.count ? Direction.allCases[r - 1] : nil
-    }
-    static func encodeDType(_ d: DType) -> Lstmtool__V1__DType {
-        Lstmtool__V1__DType(rawValue: UInt32(DType.allCases.firstIndex(of: d)! + 1))
-    }
-    static func decodeDType(_ d: Lstmtool__V1__DType) -> DType? {
-        let r = Int(d.rawValue)
-        return r >= 1 && r <= DType.allCases.count ? DType.allCases[r - 1] : nil
-    }
-    static func encodeEncoding(_ e: Encoding) -> Lstmtool__V1__Encoding {
-        Lstmtool__V1__Encoding(rawValue: UInt32(Encoding.allCases.firstIndex(of: e)! + 1))
-    }
-    static func decodeEncoding(_ e: Lstmtool__V1__Encoding) -> Encoding? {
-        let r = Int(e.rawValue)
-        return r >= 1 && r <= Encoding.allCases.count ? Encoding.allCases[r - 1] : nil
-    }
-    static let gateLayouts: [GateLayout] = [.rnn, .lstmIFGO, .lstmFGO, .gruZRN]
-    static func encodeGateLayout(_ g: GateLayout) -> Lstmtool__V1__GateLayout {
-        Lstmtool__V1__GateLayout(rawValue: UInt32(gateLayouts.firstIndex(of: g)! + 1))
-    }
-    static func decodeGateLayout(_ g: Lstmtool__V1__GateLayout) -> GateLayout? {
-        let r = Int(g.rawValue)
-        return r >= 1 && r <= gateLayouts.count ? gateLayouts[r - 1] : nil
-    }
+    // Enum mappings: by the schema's names (WireEnums), never by declaration order.
+    static func encodeCell(_ c: CellFamily) -> Lstmtool__V1__CellFamily { WireEnums.cell.wire(c) }
+    static func decodeCell(_ c: Lstmtool__V1__CellFamily) -> CellFamily? { WireEnums.cell.value(c) }
+    static func encodeDirection(_ d: Direction) -> Lstmtool__V1__Direction { WireEnums.direction.wire(d) }
+    static func decodeDirection(_ d: Lstmtool__V1__Direction) -> Direction? { WireEnums.direction.value(d) }
+    static func encodeDType(_ d: DType) -> Lstmtool__V1__DType { WireEnums.dtype.wire(d) }
+    static func decodeDType(_ d: Lstmtool__V1__DType) -> DType? { WireEnums.dtype.value(d) }
+    static func encodeEncoding(_ e: Encoding) -> Lstmtool__V1__Encoding { WireEnums.encoding.wire(e) }
+    static func decodeEncoding(_ e: Lstmtool__V1__Encoding) -> Encoding? { WireEnums.encoding.value(e) }
+    static func encodeGateLayout(_ g: GateLayout) -> Lstmtool__V1__GateLayout { WireEnums.gateLayout.wire(g) }
+    static func decodeGateLayout(_ g: Lstmtool__V1__GateLayout) -> GateLayout? { WireEnums.gateLayout.value(g) }
 }

@@ -191,7 +191,7 @@ public struct LayerSpec: Equatable, Sendable {
     }
 }
 
-public enum GateLayout: String, Sendable {
+public enum GateLayout: String, CaseIterable, Sendable {
     case rnn, lstmIFGO = "lstm_ifgo", lstmFGO = "lstm_fgo", gruZRN = "gru_zrn"
 }
 

@@ -1,21 +1,5 @@
-// swift-tools-version:5.9
-import Foundation
+// swift-tools-version:6.0
 import PackageDescription
-
-/// The f32 evaluator uses AVX2 + FMA when the building machine has them (like -march=native:
-/// the binary then runs on CPUs that have them too). LSTMTOOL_PORTABLE=1 builds for any x86-64.
-func nativeVectorFlags() -> [SwiftSetting] {
-    #if arch(x86_64) && os(Linux)
-    if ProcessInfo.processInfo.environment["LSTMTOOL_PORTABLE"] != nil { return [] }
-    guard let cpu = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flags = cpu.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-    let set = Set(flags.split(separator: " ").map(String.init))
-    guard set.contains("avx2"), set.contains("fma") else { return [] }
-    return [.unsafeFlags(["-target-cpu", "haswell"]), .define("LSTMTOOL_FMA")]
-    #else
-    return []
-    #endif
-}
 
 let package = Package(
     name: "lstmtool",
@@ -41,7 +25,7 @@ let package = Package(
         .target(name: "LSTMCodec",
                 dependencies: ["LSTMCore", "CProtobufC", "CZlib", "CLSTMProto", "CLSTMSupport"]),
         // Container format, JSON form, evaluator, converters, inspect and verify: safe Swift.
-        .target(name: "LSTMKit", dependencies: ["LSTMCore", "LSTMCodec"], swiftSettings: nativeVectorFlags()),
+        .target(name: "LSTMKit", dependencies: ["LSTMCore", "LSTMCodec"]),
         .executableTarget(name: "lstmtool", dependencies: [
             "LSTMKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -50,5 +34,6 @@ let package = Package(
         // libFuzzer target over every reader of untrusted bytes (tools/fuzz.sh).
         .executableTarget(name: "lstmfuzz", dependencies: ["LSTMKit"]),
         .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit", "LSTMCodec", "LSTMCore"]),
-    ]
+    ],
+    swiftLanguageModes: [.v6]
 )

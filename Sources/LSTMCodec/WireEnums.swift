@@ -4,7 +4,7 @@ import LSTMCore
 /// Swift enum cases paired with the schema's enum constants by name. The numbers on the wire
 /// are whatever schema/lstmtool.proto says (through protoc-c's constants), so reordering or
 /// adding a Swift case can never change the format; a number without a pair is refused.
-struct WireTable<Value: Equatable, Wire: RawRepresentable> where Wire.RawValue == UInt32 {
+struct WireTable<Value: Equatable & Sendable, Wire: RawRepresentable & Sendable>: Sendable where Wire.RawValue == UInt32 {
     let pairs: [(Value, Wire)]
 
     func wire(_ v: Value) -> Wire {

@@ -198,9 +198,9 @@ public enum GateLayout: String, CaseIterable, Sendable {
 /// One layer: what it computes and its tensors, one dictionary per pass (forward first).
 public struct Layer: Equatable, Sendable {
     public var spec: LayerSpec
-    public var passes: [[TensorRole: Tensor]]
+    public var passes: [[TensorRole: ModelTensor]]
 
-    public init(spec: LayerSpec, passes: [[TensorRole: Tensor]]) {
+    public init(spec: LayerSpec, passes: [[TensorRole: ModelTensor]]) {
         self.spec = spec
         self.passes = passes
     }
@@ -290,8 +290,8 @@ public struct Model: Equatable, Sendable {
     }
 
     /// The tensors in file order with their canonical names.
-    public var namedTensors: [(name: String, tensor: Tensor)] {
-        var out: [(String, Tensor)] = []
+    public var namedTensors: [(name: String, tensor: ModelTensor)] {
+        var out: [(String, ModelTensor)] = []
         for (i, layer) in layers.enumerated() {
             for (d, pass) in layer.passes.enumerated() {
                 for role in TensorRole.allCases {

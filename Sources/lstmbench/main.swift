@@ -12,7 +12,7 @@ import LSTMCodec
 import LSTMKit
 
 var args = Array(CommandLine.arguments.dropFirst())
-func option(_ name: String) -> String? {
+@MainActor func option(_ name: String) -> String? {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
     let v = args[i + 1]
     args.removeSubrange(i...(i + 1))
@@ -93,16 +93,16 @@ do {
         // An LSTM with I = H: 8·H² floats ≈ mib MiB.
         let h = max(8, Int((Double(mib) * 1_048_576 / 32).squareRoot()))
         var rng = SystemRandomNumberGenerator()
-        func random(_ n: Int) -> Tensor {
+        func random(_ n: Int) -> ModelTensor {
             var bytes = [UInt8](repeating: 0, count: n * 4)
             bytes.withUnsafeMutableBytes { raw in
                 let words = raw.bindMemory(to: UInt64.self)
                 for i in 0..<words.count { words[i] = rng.next() & 0x3FFF_FFFF_3FFF_FFFF }  // finite floats
             }
-            return try! Tensor(dtype: .float32, shape: [n], bytes: bytes)
+            return try! ModelTensor(dtype: .float32, shape: [n], bytes: bytes)
         }
         let spec = LayerSpec(cell: .lstm, inputSize: h, hiddenSize: h, hasBias: false)
-        let passes: [[TensorRole: Tensor]] = [[.inputWeights: random(4 * h * h).reshaped([4 * h, h]),
+        let passes: [[TensorRole: ModelTensor]] = [[.inputWeights: random(4 * h * h).reshaped([4 * h, h]),
                                                .recurrentWeights: random(4 * h * h).reshaped([4 * h, h])]]
         let model = Model(metadata: Metadata(name: "large-\(mib)MiB"), layers: [Layer(spec: spec, passes: passes)])
         try ModelWriter.write(model, to: path, options: WriteOptions(encoding: .raw))

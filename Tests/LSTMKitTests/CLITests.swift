@@ -246,7 +246,7 @@ final class CLITests: XCTestCase {
         var m = try ModelLoader.load(KitTest.path("fixtures/golden/lstm/model.json"))
         var wx = m.layers[0].passes[0][.inputWeights]!.floats()
         wx[7] += 1e-3
-        m.layers[0].passes[0][.inputWeights] = Tensor(wx, shape: [16, 5])
+        m.layers[0].passes[0][.inputWeights] = ModelTensor(wx, shape: [16, 5])
         try ModelWriter.write(m, to: dir + "/perturbed.lstm")
         let r = try KitTest.run(["verify", dir + "/perturbed.lstm", "--golden", "fixtures/golden/lstm"])
         XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
@@ -313,7 +313,7 @@ final class CLITests: XCTestCase {
         var m = try ModelLoader.load(KitTest.path("fixtures/golden/gru_reset_after/model.json"))
         var wh = m.layers[0].passes[0][.recurrentWeights]!.floats()
         wh[0] = .nan
-        m.layers[0].passes[0][.recurrentWeights] = Tensor(wh, shape: m.layers[0].passes[0][.recurrentWeights]!.shape)
+        m.layers[0].passes[0][.recurrentWeights] = ModelTensor(wh, shape: m.layers[0].passes[0][.recurrentWeights]!.shape)
         try ModelWriter.write(m, to: dir2 + "/nan.lstm")
         let j = try JSONSerialization.jsonObject(with: Data(try KitTest.run(["verify", dir2 + "/nan.lstm", "--golden", "fixtures/golden/gru_reset_after",
                                                                            "--json", "--atol", "1e3"]).stdout.utf8)) as! [String: Any]

@@ -147,8 +147,8 @@ final class ConvertTests: XCTestCase {
 
     /// ONNX i,o,f,c → canonical i,f,g,o and PyTorch GRU r,z,n → z,r,n, on labelled blocks.
     func testGateOrdersMoveLabelledBlocks() throws {
-        func labelled(_ order: [Gate]) -> Tensor {
-            Tensor(order.map { Float(Gate.allCases.firstIndex(of: $0)!) }, shape: [order.count])
+        func labelled(_ order: [Gate]) -> ModelTensor {
+            ModelTensor(order.map { Float(Gate.allCases.firstIndex(of: $0)!) }, shape: [order.count])
         }
         let onnx = labelled(GateConventions.order(.onnx, .lstm))
         let ours = try GateConventions.reorder(onnx, from: GateConventions.order(.onnx, .lstm), to: GateConventions.order(.lstmtool, .lstm))

@@ -35,10 +35,10 @@ final class EvalTests: XCTestCase {
 
     func testRNNStepsByHand() throws {
         var m = KitTest.model([LayerSpec(cell: .rnn, inputSize: 1, hiddenSize: 1)])
-        m.layers[0].passes[0] = [.inputWeights: Tensor([0.5], shape: [1, 1], dtype: .float64),
-                                 .recurrentWeights: Tensor([-0.25], shape: [1, 1], dtype: .float64),
-                                 .inputBias: Tensor([0.1], shape: [1], dtype: .float64),
-                                 .recurrentBias: Tensor([0.2], shape: [1], dtype: .float64)]
+        m.layers[0].passes[0] = [.inputWeights: ModelTensor([0.5], shape: [1, 1], dtype: .float64),
+                                 .recurrentWeights: ModelTensor([-0.25], shape: [1, 1], dtype: .float64),
+                                 .inputBias: ModelTensor([0.1], shape: [1], dtype: .float64),
+                                 .recurrentBias: ModelTensor([0.2], shape: [1], dtype: .float64)]
         let out = try run(m, RunInput(x: [1, 2], steps: 2, batch: 1))
         let h1 = tanh(0.5 * 1 + 0.1 + 0.2)
         let h2 = tanh(0.5 * 2 + 0.1 - 0.25 * h1 + 0.2)
@@ -60,10 +60,10 @@ final class EvalTests: XCTestCase {
         let wx = [0.3, -0.2, 0.7, 0.1], wh = [0.5, 0.4, -0.3, 0.2], bx = [0.05, 0.3, -0.1, 0.0], bh = [0.0, 0.1, 0.02, -0.05]
         let pi = 0.25, pf = -0.5, po = 0.75
         var m = KitTest.model([LayerSpec(cell: .lstm, inputSize: 1, hiddenSize: 1, lstm: LSTMOptions(peepholes: [.input, .forget, .output]))])
-        m.layers[0].passes[0] = [.inputWeights: Tensor(wx, shape: [4, 1], dtype: .float64), .recurrentWeights: Tensor(wh, shape: [4, 1], dtype: .float64),
-                                 .inputBias: Tensor(bx, shape: [4], dtype: .float64), .recurrentBias: Tensor(bh, shape: [4], dtype: .float64),
-                                 .peepholeInput: Tensor([pi], shape: [1], dtype: .float64), .peepholeForget: Tensor([pf], shape: [1], dtype: .float64),
-                                 .peepholeOutput: Tensor([po], shape: [1], dtype: .float64)]
+        m.layers[0].passes[0] = [.inputWeights: ModelTensor(wx, shape: [4, 1], dtype: .float64), .recurrentWeights: ModelTensor(wh, shape: [4, 1], dtype: .float64),
+                                 .inputBias: ModelTensor(bx, shape: [4], dtype: .float64), .recurrentBias: ModelTensor(bh, shape: [4], dtype: .float64),
+                                 .peepholeInput: ModelTensor([pi], shape: [1], dtype: .float64), .peepholeForget: ModelTensor([pf], shape: [1], dtype: .float64),
+                                 .peepholeOutput: ModelTensor([po], shape: [1], dtype: .float64)]
         func sig(_ v: Double) -> Double { 1 / (1 + exp(-v)) }
         let xs = [0.9, -1.2, 0.4]
         var h = 0.2, c = -0.3
@@ -82,10 +82,10 @@ final class EvalTests: XCTestCase {
 
         // Coupled: W has blocks f, g, o and i = 1 - f.
         var cm = KitTest.model([LayerSpec(cell: .lstm, inputSize: 1, hiddenSize: 1, lstm: LSTMOptions(coupled: true))])
-        cm.layers[0].passes[0] = [.inputWeights: Tensor(Array(wx[1...]), shape: [3, 1], dtype: .float64),
-                                  .recurrentWeights: Tensor(Array(wh[1...]), shape: [3, 1], dtype: .float64),
-                                  .inputBias: Tensor(Array(bx[1...]), shape: [3], dtype: .float64),
-                                  .recurrentBias: Tensor(Array(bh[1...]), shape: [3], dtype: .float64)]
+        cm.layers[0].passes[0] = [.inputWeights: ModelTensor(Array(wx[1...]), shape: [3, 1], dtype: .float64),
+                                  .recurrentWeights: ModelTensor(Array(wh[1...]), shape: [3, 1], dtype: .float64),
+                                  .inputBias: ModelTensor(Array(bx[1...]), shape: [3], dtype: .float64),
+                                  .recurrentBias: ModelTensor(Array(bh[1...]), shape: [3], dtype: .float64)]
         let f0 = sig(wx[1] * 0.9 + bx[1] + bh[1]), g0 = tanh(wx[2] * 0.9 + bx[2] + bh[2]), o0 = sig(wx[3] * 0.9 + bx[3] + bh[3])
         let c0 = (1 - f0) * g0
         XCTAssertEqual(try run(cm, RunInput(x: [0.9], steps: 1, batch: 1)).y[0], o0 * tanh(c0), accuracy: 1e-15)
@@ -93,11 +93,11 @@ final class EvalTests: XCTestCase {
         // Cell clip bounds c_t; projection h = clip(W_proj (o * tanh c)).
         var pm = KitTest.model([LayerSpec(cell: .lstm, inputSize: 1, hiddenSize: 1,
                                           lstm: LSTMOptions(projectionSize: 2, cellClip: 0.1, projectionClip: 0.05))])
-        pm.layers[0].passes[0] = [.inputWeights: Tensor([0, 3, 3, 3], shape: [4, 1], dtype: .float64),
-                                  .recurrentWeights: Tensor([Double](repeating: 0, count: 8), shape: [4, 2], dtype: .float64),
-                                  .inputBias: Tensor([10, 0, 0, 0], shape: [4], dtype: .float64),
-                                  .recurrentBias: Tensor([0, 0, 0, 0], shape: [4], dtype: .float64),
-                                  .projection: Tensor([1, -0.01], shape: [2, 1], dtype: .float64)]
+        pm.layers[0].passes[0] = [.inputWeights: ModelTensor([0, 3, 3, 3], shape: [4, 1], dtype: .float64),
+                                  .recurrentWeights: ModelTensor([Double](repeating: 0, count: 8), shape: [4, 2], dtype: .float64),
+                                  .inputBias: ModelTensor([10, 0, 0, 0], shape: [4], dtype: .float64),
+                                  .recurrentBias: ModelTensor([0, 0, 0, 0], shape: [4], dtype: .float64),
+                                  .projection: ModelTensor([1, -0.01], shape: [2, 1], dtype: .float64)]
         let p = try run(pm, RunInput(x: [1], steps: 1, batch: 1))
         let cc = min(sig(10) * tanh(3), 0.1)
         let hh = sig(3) * tanh(cc)
@@ -112,8 +112,8 @@ final class EvalTests: XCTestCase {
         let xs = [1.1, -0.4]
         for after in [false, true] {
             var m = KitTest.model([LayerSpec(cell: .gru, inputSize: 1, hiddenSize: 1, resetAfter: after)])
-            m.layers[0].passes[0] = [.inputWeights: Tensor(wx, shape: [3, 1], dtype: .float64), .recurrentWeights: Tensor(wh, shape: [3, 1], dtype: .float64),
-                                     .inputBias: Tensor(bx, shape: [3], dtype: .float64), .recurrentBias: Tensor(bh, shape: [3], dtype: .float64)]
+            m.layers[0].passes[0] = [.inputWeights: ModelTensor(wx, shape: [3, 1], dtype: .float64), .recurrentWeights: ModelTensor(wh, shape: [3, 1], dtype: .float64),
+                                     .inputBias: ModelTensor(bx, shape: [3], dtype: .float64), .recurrentBias: ModelTensor(bh, shape: [3], dtype: .float64)]
             var h = 0.6
             var ys: [Double] = []
             for x in xs {
@@ -334,11 +334,11 @@ final class EvalTests: XCTestCase {
         func uniform(_ n: Int, _ scale: Double) -> [Float] { (0..<n).map { _ in Float(rng.uniform(scale)) } }
         // Bidirectional, so that the two passes also run on two threads.
         let spec = LayerSpec(cell: .lstm, inputSize: i, hiddenSize: h, direction: .bidirectional)
-        func pass() -> [TensorRole: Tensor] {
-            [.inputWeights: Tensor(uniform(4 * h * i, 0.2), shape: [4 * h, i]),
-             .recurrentWeights: Tensor(uniform(4 * h * h, 0.2), shape: [4 * h, h]),
-             .inputBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h]),
-             .recurrentBias: Tensor(uniform(4 * h, 0.1), shape: [4 * h])]
+        func pass() -> [TensorRole: ModelTensor] {
+            [.inputWeights: ModelTensor(uniform(4 * h * i, 0.2), shape: [4 * h, i]),
+             .recurrentWeights: ModelTensor(uniform(4 * h * h, 0.2), shape: [4 * h, h]),
+             .inputBias: ModelTensor(uniform(4 * h, 0.1), shape: [4 * h]),
+             .recurrentBias: ModelTensor(uniform(4 * h, 0.1), shape: [4 * h])]
         }
         try ModelWriter.write(Model(layers: [Layer(spec: spec, passes: [pass(), pass()])]), to: dir + "/m.lstm")
         KitTest.write(Npy.encode(NpyArray(kind: .float32, shape: [t, b, i], values: uniform(t * b * i, 1).map(Double.init))), to: dir + "/x.npy")

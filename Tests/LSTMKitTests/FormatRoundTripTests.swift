@@ -71,12 +71,12 @@ final class FormatRoundTripTests: XCTestCase {
                    0x7FF0_0000_0000_0000, 0xFFF0_0000_0000_0000, 0x0000_0000_0000_0001, 0x3FB9_9999_9999_999A],
     ]
 
-    static func specialTensor(_ dtype: DType, encoding: Encoding) throws -> Tensor {
+    static func specialTensor(_ dtype: DType, encoding: Encoding) throws -> ModelTensor {
         var bytes: [UInt8] = []
         for b in specialBits[dtype]! {
             for k in 0..<dtype.size { bytes.append(UInt8(truncatingIfNeeded: b >> (8 * UInt64(k)))) }
         }
-        return try Tensor(dtype: dtype, shape: [4, 2], bytes: bytes, encoding: encoding)
+        return try ModelTensor(dtype: dtype, shape: [4, 2], bytes: bytes, encoding: encoding)
     }
 
     func testNaNPayloadsNegativeZeroAndInfinitySurviveBitForBit() throws {
@@ -98,7 +98,7 @@ final class FormatRoundTripTests: XCTestCase {
             }
         }
         // Without payload NaNs, -0.0 and ±inf are written as values and still come back exactly.
-        let plain = try Tensor(dtype: .float32, shape: [4, 2],
+        let plain = try ModelTensor(dtype: .float32, shape: [4, 2],
                                bytes: [0x8000_0000, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0x3DCC_CCCD, 0x3F80_0000, 0x7F7F_FFFF, 0].flatMap { (b: UInt32) in
                                    (0..<4).map { UInt8(truncatingIfNeeded: b >> (8 * $0)) }
                                })

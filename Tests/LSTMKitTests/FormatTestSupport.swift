@@ -39,14 +39,14 @@ enum KitTest {
     /// Fills every tensor a spec needs with random values of `dtype`, stored with `encoding`.
     static func layer(_ spec: LayerSpec, dtype: DType = .float32, encoding: Encoding = .raw,
                       scale: Double = 0.5, rng: inout RNG) -> Layer {
-        var passes: [[TensorRole: Tensor]] = []
+        var passes: [[TensorRole: ModelTensor]] = []
         for _ in 0..<spec.direction.count {
-            var pass: [TensorRole: Tensor] = [:]
+            var pass: [TensorRole: ModelTensor] = [:]
             for role in spec.expectedRoles {
                 let shape = spec.expectedShape(role)!
                 let n = shape.reduce(1, *)
                 let values = (0..<n).map { _ in rng.uniform(scale) }
-                pass[role] = Tensor(values, shape: shape, dtype: dtype, encoding: encoding)
+                pass[role] = ModelTensor(values, shape: shape, dtype: dtype, encoding: encoding)
             }
             passes.append(pass)
         }
@@ -160,7 +160,7 @@ enum KitTest {
 
     // MARK: float bits
 
-    static func bits(_ t: Tensor) -> [UInt8] { t.bytes }
+    static func bits(_ t: ModelTensor) -> [UInt8] { t.bytes }
 
     // MARK: the CLI binary
 

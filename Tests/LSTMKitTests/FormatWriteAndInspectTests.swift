@@ -24,7 +24,7 @@ final class FormatWriteAndInspectTests: XCTestCase {
 
         // An invalid model (W_h of the wrong shape) fails to encode.
         var invalid = good
-        invalid.layers[0].passes[0][.recurrentWeights] = Tensor([Float](repeating: 1, count: 12), shape: [3, 4])
+        invalid.layers[0].passes[0][.recurrentWeights] = ModelTensor([Float](repeating: 1, count: 12), shape: [3, 4])
         XCTAssertThrowsError(try ModelWriter.write(invalid, to: path)) { XCTAssertEqual(($0 as? LSTMError)?.kind, .shape) }
         XCTAssertThrowsError(try ModelLoader.save(invalid, to: dir + "/model.json"))
         XCTAssertEqual(KitTest.read(path), before, "the old file is byte-identical")
@@ -91,8 +91,8 @@ final class FormatWriteAndInspectTests: XCTestCase {
     func testNaNAndInfWeightsAreReportedNotRejected() throws {
         let dir = KitTest.tempDir(self)
         var m = KitTest.model([LayerSpec(cell: .rnn, inputSize: 2, hiddenSize: 2)])
-        m.layers[0].passes[0][.inputWeights] = Tensor([Float.nan, 1.5, -.infinity, -2.0], shape: [2, 2])
-        m.layers[0].passes[0][.recurrentWeights] = Tensor([0.25, .infinity, .infinity, Float(bitPattern: 0x7FC0_1234)], shape: [2, 2])
+        m.layers[0].passes[0][.inputWeights] = ModelTensor([Float.nan, 1.5, -.infinity, -2.0], shape: [2, 2])
+        m.layers[0].passes[0][.recurrentWeights] = ModelTensor([0.25, .infinity, .infinity, Float(bitPattern: 0x7FC0_1234)], shape: [2, 2])
         let path = dir + "/nan.lstm"
         try ModelWriter.write(m, to: path)
         let reader = try ModelReader(path: path)

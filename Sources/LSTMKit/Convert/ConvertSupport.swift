@@ -23,13 +23,13 @@ enum ConvertSupport {
 
     /// True when every byte is zero, i.e. every element is +0.0 (−0.0 does not count:
     /// a tensor that is all +0 is the same as an absent one, bit for bit).
-    static func isAllPositiveZero(_ t: Tensor) -> Bool {
+    static func isAllPositiveZero(_ t: ModelTensor) -> Bool {
         !t.bytes.contains { $0 != 0 }
     }
 
     /// A zero tensor of the given dtype and shape.
-    static func zeros(_ dtype: DType, _ shape: [Int]) throws -> Tensor {
+    static func zeros(_ dtype: DType, _ shape: [Int]) throws -> ModelTensor {
         let n = try checkedProduct(shape + [dtype.size], what: "zero tensor")
-        return try Tensor(dtype: dtype, shape: shape, bytes: [UInt8](repeating: 0, count: n))
+        return try ModelTensor(dtype: dtype, shape: shape, bytes: [UInt8](repeating: 0, count: n))
     }
 }

@@ -38,7 +38,7 @@ public enum GateConventions {
     /// Rebuilds a tensor whose first axis stacks gate blocks in order `from` so that it stacks
     /// the blocks named by `to` (a subset, in any order). The bytes of each block are copied
     /// as they are, so the conversion is bit-exact.
-    public static func reorder(_ t: Tensor, from: [Gate], to: [Gate]) throws -> Tensor {
+    public static func reorder(_ t: ModelTensor, from: [Gate], to: [Gate]) throws -> ModelTensor {
         guard let rows = t.shape.first, rows % from.count == 0 else {
             throw LSTMError(.shape, "a stacked gate tensor of shape \(t.shape) does not split into \(from.count) gate blocks")
         }
@@ -53,40 +53,40 @@ public enum GateConventions {
         }
         var shape = t.shape
         shape[0] = rows / from.count * to.count
-        return try Tensor(dtype: t.dtype, shape: shape, bytes: out, encoding: t.encoding)
+        return try ModelTensor(dtype: t.dtype, shape: shape, bytes: out, encoding: t.encoding)
     }
 
     /// One gate block of a stacked tensor.
-    public static func block(_ t: Tensor, _ gate: Gate, of order: [Gate]) throws -> Tensor {
+    public static func block(_ t: ModelTensor, _ gate: Gate, of order: [Gate]) throws -> ModelTensor {
         try reorder(t, from: order, to: [gate])
     }
 
     /// Stacks tensors along their first axis (same dtype and trailing shape).
-    public static func stack(_ parts: [Tensor]) throws -> Tensor {
+    public static func stack(_ parts: [ModelTensor]) throws -> ModelTensor {
         guard let first = parts.first else { throw LSTMError(.conversion, "nothing to stack") }
         for p in parts where p.dtype != first.dtype || Array(p.shape.dropFirst()) != Array(first.shape.dropFirst()) {
             throw LSTMError(.shape, "cannot stack tensors of shapes \(first.shape) and \(p.shape)")
         }
         var shape = first.shape
         shape[0] = parts.map { $0.shape[0] }.reduce(0, +)
-        return try Tensor(dtype: first.dtype, shape: shape, bytes: parts.flatMap(\.bytes), encoding: first.encoding)
+        return try ModelTensor(dtype: first.dtype, shape: shape, bytes: parts.flatMap(\.bytes), encoding: first.encoding)
     }
 
     /// Splits a tensor along its first axis into `count` equal parts.
-    public static func split(_ t: Tensor, into count: Int) throws -> [Tensor] {
+    public static func split(_ t: ModelTensor, into count: Int) throws -> [ModelTensor] {
         guard let rows = t.shape.first, count > 0, rows % count == 0 else {
             throw LSTMError(.shape, "cannot split shape \(t.shape) into \(count) equal parts")
         }
         let n = t.bytes.count / count
         var shape = t.shape
         shape[0] = rows / count
-        return try (0..<count).map { try Tensor(dtype: t.dtype, shape: shape, bytes: Array(t.bytes[($0 * n)..<(($0 + 1) * n)]), encoding: t.encoding) }
+        return try (0..<count).map { try ModelTensor(dtype: t.dtype, shape: shape, bytes: Array(t.bytes[($0 * n)..<(($0 + 1) * n)]), encoding: t.encoding) }
     }
 
     /// The element-wise negation (sign bit flipped: exact, NaN payloads kept). Used to move
     /// a coupled LSTM between "keep i, f = 1 - i" (ONNX) and "keep f, i = 1 - f" (lstmtool),
     /// which are the same function for a sigmoid gate because 1 - σ(a) = σ(-a).
-    public static func negated(_ t: Tensor) -> Tensor {
+    public static func negated(_ t: ModelTensor) -> ModelTensor {
         var out = t
         let size = t.dtype.size
         for i in stride(from: size - 1, to: out.bytes.count, by: size) { out.bytes[i] ^= 0x80 }

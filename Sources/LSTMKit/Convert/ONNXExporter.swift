@@ -57,7 +57,7 @@ enum ONNXExporter {
 
         var inits: [ONNXTensorProto] = []
         var nodes: [ONNXNode] = []
-        func initializer(_ name: String, _ t: Tensor) {
+        func initializer(_ name: String, _ t: ModelTensor) {
             let c = t.converted(to: dtype)
             inits.append(ONNXTensorProto(name: name, dims: c.shape.map(Int64.init), dataType: elem, rawData: c.bytes))
         }
@@ -72,8 +72,8 @@ enum ONNXExporter {
         }
 
         // State defaults: learned initial states where a layer has them, zeros elsewhere.
-        var hRows: [Tensor] = []
-        var cRows: [Tensor] = []
+        var hRows: [ModelTensor] = []
+        var cRows: [ModelTensor] = []
         for layer in model.layers {
             for pass in layer.passes {
                 hRows.append(try pass[.initialHidden]?.converted(to: dtype) ?? ConvertSupport.zeros(dtype, [H]))
@@ -108,10 +108,10 @@ enum ONNXExporter {
             let ours = GateConventions.order(.lstmtool, cell, coupled: s.lstm.coupled)
             /// Canonical stacked tensor → ONNX order. A coupled LSTM's forget gate, negated,
             /// becomes ONNX's input gate; ONNX's forget block (ignored with input_forget=1) is zero.
-            func toONNX(_ t: Tensor) throws -> Tensor {
+            func toONNX(_ t: ModelTensor) throws -> ModelTensor {
                 let c = t.converted(to: dtype)
                 guard s.lstm.coupled else { return try GateConventions.reorder(c, from: ours, to: onnxOrder) }
-                let blocks = try onnxOrder.map { g -> Tensor in
+                let blocks = try onnxOrder.map { g -> ModelTensor in
                     switch g {
                     case .input: return GateConventions.negated(try GateConventions.block(c, .forget, of: ours))
                     case .forget: return try ConvertSupport.zeros(dtype, [c.shape[0] / ours.count] + c.shape.dropFirst())
@@ -120,8 +120,8 @@ enum ONNXExporter {
                 }
                 return try GateConventions.stack(blocks)
             }
-            func stacked(_ role: TensorRole, cols: Int) throws -> Tensor {
-                let parts = try layer.passes.map { p -> Tensor in
+            func stacked(_ role: TensorRole, cols: Int) throws -> ModelTensor {
+                let parts = try layer.passes.map { p -> ModelTensor in
                     guard let t = p[role] else { throw LSTMError(.missingTensor, "layer \(k): missing \(role.rawValue)") }
                     return try toONNX(t)
                 }
@@ -130,7 +130,7 @@ enum ONNXExporter {
             let prefix = "layers.\(k)"
             initializer("\(prefix).W", try stacked(.inputWeights, cols: s.inputSize))
             initializer("\(prefix).R", try stacked(.recurrentWeights, cols: s.hiddenSize))
-            var bias: [Tensor] = []
+            var bias: [ModelTensor] = []
             for p in layer.passes {
                 if s.hasBias, let bx = p[.inputBias], let bh = p[.recurrentBias] {
                     bias.append(try GateConventions.stack([try toONNX(bx), try toONNX(bh)]))
@@ -150,10 +150,10 @@ enum ONNXExporter {
                 inputs.append(cSlice)
             }
             if cell == .lstm && !s.lstm.peepholes.isEmpty {
-                var rows: [Tensor] = []
+                var rows: [ModelTensor] = []
                 for p in layer.passes {
-                    func vec(_ r: TensorRole) throws -> Tensor { try p[r]?.converted(to: dtype) ?? ConvertSupport.zeros(dtype, [s.hiddenSize]) }
-                    let blocks = try GateConventions.peepholeOrder(.onnx).map { g -> Tensor in
+                    func vec(_ r: TensorRole) throws -> ModelTensor { try p[r]?.converted(to: dtype) ?? ConvertSupport.zeros(dtype, [s.hiddenSize]) }
+                    let blocks = try GateConventions.peepholeOrder(.onnx).map { g -> ModelTensor in
                         switch g {
                         case .input: return s.lstm.coupled ? GateConventions.negated(try vec(.peepholeForget)) : try vec(.peepholeInput)
                         case .forget: return s.lstm.coupled ? try ConvertSupport.zeros(dtype, [s.hiddenSize]) : try vec(.peepholeForget)

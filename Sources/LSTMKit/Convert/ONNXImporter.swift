@@ -53,7 +53,7 @@ enum StateSource {
     /// Computed from a graph input: a value the caller passes at run time.
     case runInput
     /// A constant (or the default of an overridable graph input): a learned initial state.
-    case constant(Tensor, origin: String)
+    case constant(ModelTensor, origin: String)
 }
 
 struct GraphImporter {
@@ -335,7 +335,7 @@ struct GraphImporter {
     }
 
     /// The constant bound to input `k` of node `i` (nil when the input is absent).
-    func constantInput(_ i: Int, _ k: Int, _ label: String) throws -> Tensor? {
+    func constantInput(_ i: Int, _ k: Int, _ label: String) throws -> ModelTensor? {
         let n = graph.nodes[i]
         guard k < n.inputs.count, !n.inputs[k].isEmpty else { return nil }
         guard let c = constant(n.inputs[k]) else {
@@ -419,7 +419,7 @@ struct GraphImporter {
         if let B, B.shape != [D, 2 * G * H] { throw fail(i, "input B has shape \(B.shape), expected [\(D), \(2 * G * H)]", .shape) }
         let P = cell == .lstm ? try constantInput(i, 7, "P") : nil
         if let P, P.shape != [D, 3 * H] { throw fail(i, "input P has shape \(P.shape), expected [\(D), \(3 * H)]", .shape) }
-        for (label, t) in [("R", R), ("B", B), ("P", P)] as [(String, Tensor?)] {
+        for (label, t) in [("R", R), ("B", B), ("P", P)] as [(String, ModelTensor?)] {
             if let t, t.dtype != W.dtype { throw fail(i, "input \(label) is \(t.dtype.rawValue) but W is \(W.dtype.rawValue)") }
         }
 
@@ -492,7 +492,7 @@ struct GraphImporter {
         // Initial states: constants are learned states; graph inputs are run inputs.
         let stateH = try stateSource(node.inputs.count > 5 ? node.inputs[5] : "")
         let stateC = cell == .lstm ? try stateSource(node.inputs.count > 6 ? node.inputs[6] : "") : .absent
-        func learned(_ s: StateSource, _ label: String) throws -> [Tensor]? {
+        func learned(_ s: StateSource, _ label: String) throws -> [ModelTensor]? {
             guard case .constant(let t, let origin) = s else { return nil }
             if ConvertSupport.isAllPositiveZero(t) { return nil }  // zeros: the same as no initial state
             guard t.shape.count == 3, t.shape[2] == H else {
@@ -503,7 +503,7 @@ struct GraphImporter {
                 throw fail(i, "constant \(label) '\(origin)' has shape \(t.shape), expected \(layout == 0 ? "[\(D), batch, \(H)]" : "[batch, \(D), \(H)]")", .shape)
             }
             let rows = try GateConventions.split(t.reshaped([t.shape[0] * t.shape[1], H]), into: t.shape[0] * t.shape[1])
-            var perPass: [Tensor] = []
+            var perPass: [ModelTensor] = []
             for d in 0..<D {
                 let first = rows[layout == 0 ? d * t.shape[1] : d]
                 for b in 0..<t.shape[bAxis] {
@@ -542,7 +542,7 @@ struct GraphImporter {
         let ours = GateConventions.order(.lstmtool, cell, coupled: coupled)
         /// ONNX-ordered stacked tensor → canonical; for a coupled LSTM the ONNX input gate,
         /// negated, becomes our forget gate and ONNX's own forget block is dropped.
-        func canonical(_ t: Tensor) throws -> Tensor {
+        func canonical(_ t: ModelTensor) throws -> ModelTensor {
             guard coupled else { return try GateConventions.reorder(t, from: onnxOrder, to: ours) }
             let inputBlock = GateConventions.negated(try GateConventions.block(t, .input, of: onnxOrder))
             let rest = try GateConventions.reorder(t, from: onnxOrder, to: [.candidate, .output])
@@ -552,9 +552,9 @@ struct GraphImporter {
         let Rd = try GateConventions.split(R, into: D)
         let Bd = try B.map { try GateConventions.split($0, into: D) }
         let Pd = try P.map { try GateConventions.split($0, into: D) }
-        var passes: [[TensorRole: Tensor]] = []
+        var passes: [[TensorRole: ModelTensor]] = []
         for d in 0..<D {
-            var pass: [TensorRole: Tensor] = [:]
+            var pass: [TensorRole: ModelTensor] = [:]
             pass[.inputWeights] = try canonical(Wd[d].reshaped([G * H, I]))
             pass[.recurrentWeights] = try canonical(Rd[d].reshaped([G * H, H]))
             if hasBias, let Bd {

@@ -24,8 +24,8 @@ struct ONNXTensorReader {
         }
     }
 
-    /// A floating-point tensor (float32/float16/bfloat16/float64) as a Tensor, bytes exact.
-    func floatTensor(_ t: ONNXTensorProto, _ what: String) throws -> Tensor {
+    /// A floating-point tensor (float32/float16/bfloat16/float64) as a ModelTensor, bytes exact.
+    func floatTensor(_ t: ONNXTensorProto, _ what: String) throws -> ModelTensor {
         let dims = try shape(t, what)
         let dtype: DType
         switch t.dataType {
@@ -55,7 +55,7 @@ struct ONNXTensorReader {
             }
             return true
         }
-        return try Tensor(dtype: dtype, shape: dims, bytes: bytes)
+        return try ModelTensor(dtype: dtype, shape: dims, bytes: bytes)
     }
 
     /// An integer tensor (int32 or int64) as Int64 values, e.g. a Reshape shape or Slice bounds.

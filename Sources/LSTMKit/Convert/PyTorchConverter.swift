@@ -56,7 +56,7 @@ enum SafetensorsImporter {
         let leftOut = file.entries.count - entries.count
         if leftOut > 0 { notes.messages.append("left out \(leftOut) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'")") }
 
-        func tensor(_ role: String, _ k: Int, _ reverse: Bool) throws -> Tensor? {
+        func tensor(_ role: String, _ k: Int, _ reverse: Bool) throws -> ModelTensor? {
             guard let e = entries["\(prefix)\(role)_l\(k)\(reverse ? "_reverse" : "")"] else { return nil }
             return try file.tensor(e)
         }
@@ -136,10 +136,10 @@ enum SafetensorsImporter {
             let spec = LayerSpec(cell: cell, inputSize: inputSize, hiddenSize: H, direction: bidirectional ? .bidirectional : .forward,
                                  hasBias: hasBias, activations: Array(repeating: activations, count: directions.count),
                                  lstm: LSTMOptions(projectionSize: P), resetAfter: true)
-            var passes: [[TensorRole: Tensor]] = []
+            var passes: [[TensorRole: ModelTensor]] = []
             for rev in directions {
-                var pass: [TensorRole: Tensor] = [:]
-                func need(_ role: String, _ shape: [Int]) throws -> Tensor {
+                var pass: [TensorRole: ModelTensor] = [:]
+                func need(_ role: String, _ shape: [Int]) throws -> ModelTensor {
                     let name = "\(prefix)\(role)_l\(k)\(rev ? "_reverse" : "")"
                     guard let t = try tensor(role, k, rev) else { throw LSTMError(.missingTensor, "\(path): tensor \(name) of shape \(shape) is missing") }
                     guard t.shape == shape else { throw LSTMError(.shape, "\(path): tensor \(name) has shape \(t.shape), expected \(shape)") }
@@ -193,7 +193,7 @@ enum SafetensorsExporter {
         guard let first = model.layers.first?.spec else { throw refuse("the model has no layers") }
         let cell = first.cell
         let moduleName = cell == .rnn ? "RNN" : cell.rawValue.uppercased()
-        var tensors: [(name: String, tensor: Tensor)] = []
+        var tensors: [(name: String, tensor: ModelTensor)] = []
         var dtype: DType?
         for (k, layer) in model.layers.enumerated() {
             let s = layer.spec

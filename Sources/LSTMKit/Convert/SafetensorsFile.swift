@@ -124,8 +124,8 @@ struct SafetensorsFile {
 
     func bytes(_ e: Entry) -> [UInt8] { file.bytes((dataStart + e.begin)..<(dataStart + e.end)) }
 
-    /// A weight tensor (F32/F16/BF16/F64) as a Tensor.
-    func tensor(_ e: Entry) throws -> Tensor {
+    /// A weight tensor (F32/F16/BF16/F64) as a ModelTensor.
+    func tensor(_ e: Entry) throws -> ModelTensor {
         let dtype: DType
         switch e.dtype {
         case "F32": dtype = .float32
@@ -134,7 +134,7 @@ struct SafetensorsFile {
         case "F64": dtype = .float64
         default: throw LSTMError(.unsupported, "\(path): tensor \(e.name) is \(e.dtype); weights must be F32, F16, BF16 or F64")
         }
-        return try Tensor(dtype: dtype, shape: e.shape, bytes: bytes(e))
+        return try ModelTensor(dtype: dtype, shape: e.shape, bytes: bytes(e))
     }
 
     static func dtypeName(_ d: DType) -> String {
@@ -148,7 +148,7 @@ struct SafetensorsFile {
 
     /// Serializes tensors (in the given order) and string metadata; the header is padded
     /// with spaces to a multiple of 8 bytes, as the safetensors project writes it.
-    static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [(key: String, value: String)]) -> [UInt8] {
+    static func encode(_ tensors: [(name: String, tensor: ModelTensor)], metadata: [(key: String, value: String)]) -> [UInt8] {
         var header = "{"
         var parts: [String] = []
         if !metadata.isEmpty {

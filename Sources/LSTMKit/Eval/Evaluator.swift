@@ -132,7 +132,7 @@ public struct Evaluator: Sendable {
             var cn = [Double](repeating: 0, count: d * b * h)
             // One pass: its own states and its own output columns [T, B, P].
             let layerInput = x
-            let runPass = { (di: Int, pass: PreparedPass<F>) -> (y: [F], h: [F], c: [F]) in
+            let runPass = { @Sendable (di: Int, pass: PreparedPass<F>) -> (y: [F], h: [F], c: [F]) in
                 var h0 = [F](repeating: 0, count: b * p)
                 var c0 = [F](repeating: 0, count: b * h)
                 if let given = input.initialH?[li] {

@@ -2,7 +2,7 @@ import LSTMCore
 
 /// One pass (direction) of one layer with its weights packed for the evaluator:
 /// matrices packed into 16-column panels (see `packed`) once, so every step streams them linearly.
-struct PreparedPass<F: EvalScalar> {
+struct PreparedPass<F: EvalScalar>: Sendable {
     let spec: LayerSpec
     let reverse: Bool
     let activations: [Activation]

@@ -4,7 +4,7 @@ import LSTMCore
 
 /// Opens a .lstm file. Creating a reader reads and validates the preamble and the header
 /// only (never a blob), so it costs the same for a 1 KiB and a 10 GiB model.
-public final class ModelReader {
+public final class ModelReader: Sendable {
     public let path: String
     public let version: FormatVersion
     public let header: HeaderRecord
@@ -110,7 +110,7 @@ public final class ModelReader {
 
     /// Decodes one tensor: bounds were checked at open; inflates into exactly the declared
     /// size and checks the CRC.
-    public func tensor(_ entry: TensorEntry) throws -> Tensor {
+    public func tensor(_ entry: TensorEntry) throws -> ModelTensor {
         let start = blobOffset + entry.offset
         let range = start..<(start + entry.storedSize)
         let what = "\(path): tensor \(entry.name)"
@@ -128,7 +128,7 @@ public final class ModelReader {
         guard crc == entry.crc32 || skipChecksums else {
             throw LSTMError(.checksum, "\(what): CRC mismatch (stored \(hex(entry.crc32)), computed \(hex(crc))): the weights are corrupt")
         }
-        return try Tensor(dtype: entry.dtype, shape: entry.shape, bytes: raw, encoding: entry.encoding,
+        return try ModelTensor(dtype: entry.dtype, shape: entry.shape, bytes: raw, encoding: entry.encoding,
                           unknownFields: entry.unknownFields)
     }
 
@@ -159,7 +159,7 @@ extension ModelReader {
     /// Decodes tensors on every core when there is enough compressed data to pay for it
     /// (inflate, unshuffle and CRC of different tensors are independent). Errors are reported
     /// for the first failing tensor in file order, as a sequential read would.
-    func decodeAll(_ entries: [TensorEntry]) throws -> [Tensor] {
+    func decodeAll(_ entries: [TensorEntry]) throws -> [ModelTensor] {
         let work = entries.filter { $0.encoding != .raw }.map(\.rawSize).reduce(0, +)
         guard entries.count > 1, work >= 4 << 20 else { return try entries.map { try tensor($0) } }
         let results = ResultSlots(count: entries.count)
@@ -173,9 +173,9 @@ extension ModelReader {
 /// One slot per concurrent task; each index is written by exactly one task.
 private final class ResultSlots: @unchecked Sendable {
     private let lock = NSLock()
-    private(set) var values: [Result<Tensor, Error>?]
+    private(set) var values: [Result<ModelTensor, Error>?]
     init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<Tensor, Error>) {
+    func set(_ i: Int, _ r: Result<ModelTensor, Error>) {
         lock.lock()
         values[i] = r
         lock.unlock()

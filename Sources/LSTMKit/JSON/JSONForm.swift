@@ -64,7 +64,7 @@ public enum JSONForm {
         return .object(f)
     }
 
-    static func tensorValue(_ t: Tensor) -> JSONValue {
+    static func tensorValue(_ t: ModelTensor) -> JSONValue {
         var f: [(String, JSONValue)] = [("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) }))]
         if t.encoding != .raw { f.append(("encoding", .string(t.encoding.rawValue))) }
         if let values = decimalValues(t) {
@@ -78,7 +78,7 @@ public enum JSONForm {
 
     /// The elements as decimals, or nil when some element would not read back bit-exactly
     /// (a NaN with a payload, or a decimal that double rounding would change).
-    static func decimalValues(_ t: Tensor) -> [JSONValue]? {
+    static func decimalValues(_ t: ModelTensor) -> [JSONValue]? {
         var out: [JSONValue] = []
         out.reserveCapacity(t.elementCount)
         let ok: Bool = t.bytes.withUnsafeBytes { raw in
@@ -209,9 +209,9 @@ public enum JSONForm {
         spec.hasInitialState = try r.optionalBool(o["initial_state"], "\(ctx).initial_state") ?? false
         spec.unknownFields = try r.unknown(o["unknown_fields"], "\(ctx).unknown_fields")
         let tensorsObj = try r.object(o["tensors"] as Any, "\(ctx).tensors")
-        var passes: [[TensorRole: Tensor]] = []
+        var passes: [[TensorRole: ModelTensor]] = []
         for pass in direction.passes {
-            var dict: [TensorRole: Tensor] = [:]
+            var dict: [TensorRole: ModelTensor] = [:]
             if let po = tensorsObj[pass.rawValue] {
                 for (key, tv) in try r.object(po, "\(ctx).tensors.\(pass.rawValue)") {
                     guard let role = TensorRole(rawValue: key) else { throw r.fail("\(ctx).tensors.\(pass.rawValue): unknown tensor role \"\(key)\"") }
@@ -227,21 +227,21 @@ public enum JSONForm {
         return Layer(spec: spec, passes: passes)
     }
 
-    static func decodeTensor(_ o: [String: Any], _ ctx: String, _ r: JSONReader) throws -> Tensor {
+    static func decodeTensor(_ o: [String: Any], _ ctx: String, _ r: JSONReader) throws -> ModelTensor {
         guard let dtype = DType(rawValue: try r.string(o["dtype"], "\(ctx).dtype")) else { throw r.fail("\(ctx).dtype must be float32, float16, bfloat16 or float64") }
         let shape = try r.array(o["shape"], "\(ctx).shape").map { try r.int($0, "\(ctx).shape") }
         let encName = try r.optionalString(o["encoding"], "\(ctx).encoding") ?? "raw"
         guard let enc = Encoding(rawValue: encName) else { throw r.fail("\(ctx).encoding \"\(encName)\" is not raw, zlib or shuffle_zlib") }
         let count = try checkedProduct(shape, what: ctx)
-        var t: Tensor
+        var t: ModelTensor
         if let hexText = o["bits_hex"] {
             guard let s = hexText as? String, let bytes = parseHex(s) else { throw r.fail("\(ctx).bits_hex is not a hex string") }
-            t = try Tensor(dtype: dtype, shape: shape, bytes: bytes, encoding: enc)
+            t = try ModelTensor(dtype: dtype, shape: shape, bytes: bytes, encoding: enc)
         } else {
             let vals = try r.array(o["values"], "\(ctx).values")
             guard vals.count == count else { throw r.fail("\(ctx): \(vals.count) values for shape \(shape) (\(count) elements)") }
             let doubles = try vals.enumerated().map { k, v in try r.element(v, "\(ctx).values[\(k)]") }
-            t = Tensor(doubles, shape: shape, dtype: dtype, encoding: enc)
+            t = ModelTensor(doubles, shape: shape, dtype: dtype, encoding: enc)
         }
         t.unknownFields = try r.unknown(o["unknown_fields"], "\(ctx).unknown_fields")
         return t

@@ -2,7 +2,7 @@
 ///
 /// The bytes are the raw (decoded) values; `encoding` is only how the tensor prefers to be
 /// stored when the model is written, so that a read → write round trip keeps it.
-public struct Tensor: Equatable, Sendable {
+public struct ModelTensor: Equatable, Sendable {
     public var dtype: DType
     public var shape: [Int]
     public var bytes: [UInt8]
@@ -89,15 +89,15 @@ public struct Tensor: Equatable, Sendable {
     }
 
     /// This tensor with each element rounded to `dtype` (exact when widening).
-    public func converted(to target: DType) -> Tensor {
+    public func converted(to target: DType) -> ModelTensor {
         if target == dtype { return self }
-        var t = Tensor(doubles(), shape: shape, dtype: target, encoding: encoding)
+        var t = ModelTensor(doubles(), shape: shape, dtype: target, encoding: encoding)
         t.unknownFields = unknownFields
         return t
     }
 
     /// The same elements under another shape with the same element count.
-    public func reshaped(_ newShape: [Int]) -> Tensor {
+    public func reshaped(_ newShape: [Int]) -> ModelTensor {
         precondition(newShape.reduce(1, *) == elementCount, "reshape changes the element count")
         var t = self
         t.shape = newShape

@@ -47,7 +47,7 @@ public struct ModelTensor: Equatable, Sendable {
             switch dtype {
             case .float64: storeLE(v.bitPattern, into: &bytes, at: i * 8)
             case .float32: storeLE(Float(v).bitPattern, into: &bytes, at: i * 4)
-            case .float16: storeLE(Float16(v).bitPattern, into: &bytes, at: i * 2)
+            case .float16: storeLE(Half.bits(v), into: &bytes, at: i * 2)
             case .bfloat16: storeLE(bfloat16Bits(Float(v)), into: &bytes, at: i * 2)
             }
         }
@@ -67,7 +67,7 @@ public struct ModelTensor: Equatable, Sendable {
             case .float32:
                 for i in 0..<n { out[i] = Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))) }
             case .float16:
-                for i in 0..<n { out[i] = Double(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))) }
+                for i in 0..<n { out[i] = Half.toDouble(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) }
             case .bfloat16:
                 for i in 0..<n { out[i] = Double(Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))) << 16)) }
             }

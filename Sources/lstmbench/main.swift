@@ -75,8 +75,8 @@ do {
     } else if let path = option("--encode") {
         guard let e = option("--encoding"), let enc = Encoding(rawValue: e) else { fail("--encoding raw|zlib|shuffle_zlib") }
         let level = Int32(option("--level") ?? "6") ?? 6
-        let strategy = Zlib.Strategy(rawValue: option("--strategy") ?? "standard") ?? .standard
-        let model = try ModelLoader.load(path)
+        let strategy = DeflateStrategy(rawValue: option("--strategy") ?? "standard") ?? .standard
+        let model = try ModelFormats.read(path).model
         let opts = WriteOptions(encoding: enc, level: level, strategy: strategy)
         var size = 0
         let t = try timed(repeats) { size = try ModelWriter.encode(model, options: opts).map(\.count).reduce(0, +) }
@@ -110,11 +110,21 @@ do {
     } else {
         let precision = Precision(rawValue: option("--precision") ?? "f32") ?? .f32
         guard args.count == 2 else { fail("usage: lstmbench MODEL X.npy [--precision f32|f64] [--repeats N] (or see the header)") }
-        let model = try ModelLoader.load(args[0])
-        let input = try RunIO.readInput(args[1], model: model, batchFirst: false)
-        let evaluator = try Evaluator(model: model, precision: precision)
-        _ = try evaluator.run(input)  // warm-up
-        let t = try timed(repeats) { _ = try evaluator.run(input) }
+        // The library path an app takes: RecurrentModel.run on a typed tensor.
+        var limits = RunLimits()
+        if let v = ProcessInfo.processInfo.environment["LSTMTOOL_THREADS"], let n = Int(v), n >= 1 { limits.threads = n }
+        let model = try RecurrentModel(contentsOf: URL(fileURLWithPath: args[0]), options: .init(limits: limits))
+        func measure<S: RecurrentScalar>(_: S.Type) throws -> [Double] {
+            let x: Tensor<S> = try TypedRunIO.readInput(args[1], model: model, batchFirst: false)
+            let fresh: RecurrentState<S> = model.initialState(batchSize: x.shape[1], as: S.self)
+            var state = fresh
+            _ = try model.run(x, state: &state)  // warm-up (packs the weights)
+            return try timed(repeats) {
+                state = fresh
+                _ = try model.run(x, state: &state)
+            }
+        }
+        let t = precision == .f32 ? try measure(Float.self) : try measure(Double.self)
         print("{\"median_ms\": \(t[t.count / 2] * 1e3), \"min_ms\": \(t[0] * 1e3), \"repeats\": \(repeats)}")
     }
 } catch {

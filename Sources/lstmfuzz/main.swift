@@ -15,7 +15,7 @@ let scratch = "/dev/shm/lstmfuzz-\(getpid())"
 func loadThroughFile(_ bytes: [UInt8], ext: String) {
     let path = scratch + ext
     guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
-    _ = try? ModelLoader.load(path)
+    _ = try? ModelFormats.read(path).model
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

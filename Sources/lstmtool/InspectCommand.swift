@@ -16,7 +16,7 @@ struct InspectCommand: ParsableCommand {
               lstmtool inspect model.lstm --json | jq .total_parameters
             """)
 
-    @Argument(help: "The model (.lstm, .json, .onnx or .safetensors).")
+    @Argument(help: "The model (\(readableFormats)).")
     var file: String
 
     @Flag(help: "Read every blob: check CRCs and print value statistics.")
@@ -30,42 +30,19 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         do {
             let report: InspectReport
-            var notes = ImportNotes()
-            if try ModelFormat.detect(file) == .lstm {
+            var notes: [String] = []
+            let importer = try ModelFormats.importer(for: file)
+            if importer.name == "lstm" {
                 report = try InspectReport(reader: ModelReader(path: file), stats: stats)
             } else {
-                let model = try ModelLoader.load(file, options: importOptions.options, notes: &notes)
-                report = InspectReport(model: model, path: file, stats: stats)
+                let result = try importer.importModel(at: file, options: importOptions.options)
+                notes = result.notes
+                report = InspectReport(model: result.model, path: file, stats: stats)
             }
             print(json ? report.json() : report.text(), terminator: "")
             printNotes(notes)
         } catch {
             throw fail(error)
         }
-    }
-}
-
-/// Flags for reading other frameworks' files (shared by every command that loads a model).
-struct ImportFlags: ParsableArguments {
-    @Option(help: "Cell family of a safetensors state dict when shapes cannot tell: lstm, gru or rnn.")
-    var cell: String?
-
-    @Option(help: "RNN nonlinearity of a safetensors state dict (weights cannot tell): tanh or relu.")
-    var nonlinearity: String?
-
-    @Option(help: "Key prefix of the recurrent module in a larger state dict, e.g. encoder.rnn.")
-    var prefix: String?
-
-    @Option(help: "ONNX node (name or output) to import when a graph holds several recurrent stacks.")
-    var node: String?
-
-    func validate() throws {
-        if let c = cell, CellFamily(rawValue: c) == nil { throw ValidationError("--cell must be lstm, gru or rnn") }
-        if let n = nonlinearity, n != "tanh" && n != "relu" { throw ValidationError("--nonlinearity must be tanh or relu") }
-    }
-
-    var options: ImportOptions {
-        ImportOptions(cell: cell.flatMap(CellFamily.init(rawValue:)), nonlinearity: nonlinearity.flatMap(ActivationKind.init(rawValue:)),
-                      prefix: prefix, node: node)
     }
 }

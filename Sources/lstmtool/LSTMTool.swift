@@ -20,7 +20,7 @@ struct LSTMTool: ParsableCommand {
 
 /// Prints one line on stderr and exits 1: what went wrong and where.
 func fail(_ error: Error) -> ExitCode {
-    let message = (error as? LSTMError)?.message ?? "\(error)"
+    let message = (error as? LSTMError)?.description ?? "\(error)"
     let oneLine = escapingControlCharacters(message.split(whereSeparator: \.isNewline).joined(separator: " "))
     FileHandleStderr.write("error: \(oneLine)\n")
     return ExitCode(1)
@@ -28,12 +28,22 @@ func fail(_ error: Error) -> ExitCode {
 
 /// What an import left out or assumed, printed on stderr only once the command has succeeded:
 /// a failing command prints exactly one line.
-func printNotes(_ notes: ImportNotes) {
-    for n in notes.messages { FileHandleStderr.write("note: \(n)\n") }
+func printNotes(_ notes: [String]) {
+    for n in notes { FileHandleStderr.write("note: \(n)\n") }
 }
 
 enum FileHandleStderr {
     static func write(_ s: String) {
         FileHandle.standardError.write(Data(s.utf8))
     }
+}
+
+/// Run limits from the environment: LSTMTOOL_THREADS (threads of the f32 path) and
+/// LSTMTOOL_MAX_MEMORY_MIB (working memory of one run).
+func limitsFromEnvironment() -> RunLimits {
+    let env = ProcessInfo.processInfo.environment
+    var limits = RunLimits()
+    if let v = env["LSTMTOOL_THREADS"], let n = Int(v), n >= 1 { limits.threads = n }
+    if let v = env["LSTMTOOL_MAX_MEMORY_MIB"], let mib = Int(v), mib > 0, mib < Int.max >> 20 { limits.maxWorkingBytes = mib << 20 }
+    return limits
 }

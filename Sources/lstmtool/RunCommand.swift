@@ -28,7 +28,7 @@ struct RunCommand: ParsableCommand {
                   --initial-h h0.npz --final-h hn.npz      # widths differ
             """)
 
-    @Argument(help: "The model (.lstm, .json, .onnx or .safetensors).")
+    @Argument(help: "The model (\(readableFormats)).")
     var model: String
 
     @Option(help: "Input sequence X (.npy, float16/32/64).")
@@ -56,12 +56,11 @@ struct RunCommand: ParsableCommand {
     var batchFirst = false
 
     @Option(help: "f32 (fast) or f64 (reference).")
-    var precision: String = "f32"
+    var precision: Precision = .f32
 
     @OptionGroup var importOptions: ImportFlags
 
     func validate() throws {
-        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be f32 or f64") }
         // Compared as absolute, normalised paths: `y.npy` and `./y.npy` are the same file.
         let outputs = [output, finalH, finalC].compactMap { $0 }.map {
             URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path
@@ -71,28 +70,35 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         do {
-            var notes = ImportNotes()
-            let m = try ModelLoader.load(model, options: importOptions.options, notes: &notes)
-            let p = Precision(rawValue: precision)!
+            let m = try RecurrentModel(contentsOf: URL(fileURLWithPath: model),
+                                       options: .init(importOptions: importOptions.options, limits: limitsFromEnvironment()))
             if finalC != nil && !m.layers.contains(where: { $0.spec.cell == .lstm }) {
                 throw LSTMError(.invalidInput, "--final-c: the model has no LSTM layer, so no cell state")
             }
-            var x = try RunIO.readInput(input, model: m, batchFirst: batchFirst)
-            if let h = initialH { x.initialH = try RunIO.readStates(h, model: m, batch: x.batch, cell: false) }
-            if let c = initialC { x.initialC = try RunIO.readStates(c, model: m, batch: x.batch, cell: true) }
-            if let l = sequenceLengths { x.lengths = try RunIO.readLengths(l, batch: x.batch, steps: x.steps) }
-            let out = try Evaluator(model: m, precision: p).run(x)
             // Every output is encoded before the first is written, so that a shape problem
             // leaves no partial set of files behind.
-            var files: [(String, [UInt8])] = [(output, Npy.encode(RunIO.outputArray(out, input: x, model: m, precision: p, batchFirst: batchFirst)))]
-            if let h = finalH { files.append((h, try RunIO.encodeStates(out.finalH, path: h, model: m, batch: x.batch, cell: false, precision: p))) }
-            if let c = finalC, let cs = out.finalC {
-                files.append((c, try RunIO.encodeStates(cs, path: c, model: m, batch: x.batch, cell: true, precision: p)))
+            let files: [(path: String, bytes: [UInt8])]
+            switch precision {
+            case .f32: files = try runTyped(m, Float.self)
+            case .f64: files = try runTyped(m, Double.self)
             }
-            try AtomicFileWrite.all(files.map { (path: $0.0, bytes: $0.1) })
-            printNotes(notes)
+            try AtomicFileWrite.all(files)
+            printNotes(m.importNotes)
         } catch {
             throw fail(error)
         }
+    }
+
+    /// Reads the inputs in `S`, runs, and encodes the outputs in `S`: no other precision on the way.
+    private func runTyped<S: RecurrentScalar>(_ m: RecurrentModel, _: S.Type) throws -> [(path: String, bytes: [UInt8])] {
+        let x: Tensor<S> = try TypedRunIO.readInput(input, model: m, batchFirst: batchFirst)
+        let batch = x.shape[1], steps = x.shape[0]
+        var state: RecurrentState<S> = try TypedRunIO.readState(h: initialH, c: initialC, model: m, batch: batch)
+        let lengths = try sequenceLengths.map { try RunIO.readLengths($0, batch: batch, steps: steps) }
+        let y = try m.run(x, state: &state, sequenceLengths: lengths)
+        var files = [(path: output, bytes: try TypedRunIO.encodeOutput(y, batchFirst: batchFirst))]
+        if let h = finalH { files.append((h, try TypedRunIO.encodeState(state, cell: false, path: h, model: m))) }
+        if let c = finalC { files.append((c, try TypedRunIO.encodeState(state, cell: true, path: c, model: m))) }
+        return files
     }
 }

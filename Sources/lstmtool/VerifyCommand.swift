@@ -56,7 +56,7 @@ struct VerifyCommand: ParsableCommand {
             let tol = ToleranceOverride(atol: atol, rtol: rtol)
             func runCase(_ g: GoldenCase, _ modelPath: String?) {
                 for p in Precision.allCases where g.expected[p] != nil && (precision == "all" || precision == p.rawValue) {
-                    results.append(Verifier.verify(g, precision: p, modelPath: modelPath, tolerance: tol))
+                    results.append(Verifier.verify(g, precision: p, modelPath: modelPath, tolerance: tol, limits: limitsFromEnvironment()))
                 }
             }
             if let g = golden {

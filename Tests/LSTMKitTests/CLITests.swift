@@ -243,7 +243,7 @@ final class CLITests: XCTestCase {
 
     func testVerifyCatchesAPerturbedWeight() throws {
         let dir = KitTest.tempDir(self)
-        var m = try ModelLoader.load(KitTest.path("fixtures/golden/lstm/model.json"))
+        var m = try ModelFormats.read(KitTest.path("fixtures/golden/lstm/model.json")).model
         var wx = m.layers[0].passes[0][.inputWeights]!.floats()
         wx[7] += 1e-3
         m.layers[0].passes[0][.inputWeights] = ModelTensor(wx, shape: [16, 5])
@@ -310,7 +310,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("1 NaN/Inf mismatch(es)"), r.stdout)
         // NaN produced by the model where the golden is finite.
         let dir2 = KitTest.tempDir(self)
-        var m = try ModelLoader.load(KitTest.path("fixtures/golden/gru_reset_after/model.json"))
+        var m = try ModelFormats.read(KitTest.path("fixtures/golden/gru_reset_after/model.json")).model
         var wh = m.layers[0].passes[0][.recurrentWeights]!.floats()
         wh[0] = .nan
         m.layers[0].passes[0][.recurrentWeights] = ModelTensor(wh, shape: m.layers[0].passes[0][.recurrentWeights]!.shape)

@@ -56,9 +56,9 @@ final class ConvertReviewTests: XCTestCase {
         try assertRefused(try withShape("swapped_dynamic", [4, 7, -1], dynamicInput: true), ["Reshape", "[4, 7, -1]", "regroup"])
         try assertRefused(try withShape("minus_one_dynamic", [-1, 7, 10], dynamicInput: true), ["Reshape", "[-1, 7, 10]"])
         // The same function as [0, 0, -1]: accepted, same weights as the original.
-        let original = try ModelLoader.load(ConvertTests.path(src))
+        let original = try ModelFormats.read(ConvertTests.path(src)).model
         for (name, shape, dynamic) in [("static", [Int64(7), 4, -1], false), ("pinned", [0, 4, -1], true), ("copy", [7, 0, 10], true)] {
-            let m = try ModelLoader.load(try withShape(name, shape, dynamicInput: dynamic))
+            let m = try ModelFormats.read(try withShape(name, shape, dynamicInput: dynamic)).model
             XCTAssertEqual(m.layers.map(\.passes), original.layers.map(\.passes), name)
         }
     }
@@ -83,7 +83,7 @@ final class ConvertReviewTests: XCTestCase {
         // A real file in the folder is read.
         try FileManager.default.removeItem(atPath: dir + "/model/w.bin")
         try Data(blob).write(to: URL(fileURLWithPath: dir + "/model/w.bin"))
-        XCTAssertEqual(try ModelLoader.load(path).layers.map(\.passes),
-                       try ModelLoader.load(ConvertTests.path("fixtures/golden/rnn_tanh/model.onnx")).layers.map(\.passes))
+        XCTAssertEqual(try ModelFormats.read(path).model.layers.map(\.passes),
+                       try ModelFormats.read(ConvertTests.path("fixtures/golden/rnn_tanh/model.onnx")).model.layers.map(\.passes))
     }
 }

@@ -52,8 +52,8 @@ final class ConvertTests: XCTestCase {
     /// spot-check that the import's spec matches (peepholes kept, coupled, clip, activations).
     func testONNXImportMatchesTheCanonicalSpecs() throws {
         for dir in try cases("golden", having: "model.onnx") {
-            let imported = try ModelLoader.load(dir + "/model.onnx")
-            let canonical = try ModelLoader.load(dir + "/model.json")
+            let imported = try ModelFormats.read(dir + "/model.onnx").model
+            let canonical = try ModelFormats.read(dir + "/model.json").model
             XCTAssertEqual(imported.layers.count, canonical.layers.count, dir)
             for (a, b) in zip(imported.layers, canonical.layers) {
                 XCTAssertEqual(a.spec.cell, b.spec.cell, dir)
@@ -80,9 +80,9 @@ final class ConvertTests: XCTestCase {
             let src = c + "/model.safetensors"
             var opts = ImportOptions()
             if c.hasSuffix("rnn_relu_2l_bi") { opts.nonlinearity = .relu }
-            let model = try ModelLoader.load(src, options: opts)
-            try ModelLoader.save(model, to: dir + "/m.lstm")
-            try ModelLoader.save(try ModelLoader.load(dir + "/m.lstm"), to: dir + "/back.safetensors")
+            let model = try ModelFormats.read(src, options: opts).model
+            try ModelFormats.write(model, to: dir + "/m.lstm")
+            try ModelFormats.write(try ModelFormats.read(dir + "/m.lstm").model, to: dir + "/back.safetensors")
             let a = try SafetensorsFile(path: src)
             let b = try SafetensorsFile(path: dir + "/back.safetensors")
             XCTAssertEqual(Set(a.entries.map(\.name)), Set(b.entries.map(\.name)), c)
@@ -94,8 +94,9 @@ final class ConvertTests: XCTestCase {
             }
             XCTAssertTrue(b.metadata.contains { $0.key == "format" && $0.value == "pt" })
             // The nonlinearity travels in __metadata__, so the re-import needs no option.
-            var notes = ImportNotes()
-            let again = try ModelLoader.load(dir + "/back.safetensors", notes: &notes)
+            let reread = try ModelFormats.read(dir + "/back.safetensors")
+            XCTAssertFalse(reread.notes.contains { $0.contains("assumed tanh") }, c)
+            let again = reread.model
             XCTAssertEqual(again.layers.map(\.spec.activations), model.layers.map(\.spec.activations), c)
             XCTAssertEqual(again.layers.map(\.passes), model.layers.map(\.passes), c)
         }
@@ -108,10 +109,10 @@ final class ConvertTests: XCTestCase {
             + cases("pytorch", having: "model.onnx").map { $0 + "/model.onnx" }
         XCTAssertGreaterThan(sources.count, 25)
         for src in sources {
-            let first = try ModelLoader.load(src)
-            try ModelLoader.save(first, to: dir + "/m.lstm")
-            try ModelLoader.save(try ModelLoader.load(dir + "/m.lstm"), to: dir + "/back.onnx")
-            let second = try ModelLoader.load(dir + "/back.onnx")
+            let first = try ModelFormats.read(src).model
+            try ModelFormats.write(first, to: dir + "/m.lstm")
+            try ModelFormats.write(try ModelFormats.read(dir + "/m.lstm").model, to: dir + "/back.onnx")
+            let second = try ModelFormats.read(dir + "/back.onnx").model
             XCTAssertEqual(first.layers.map(\.spec), second.layers.map(\.spec), src)
             XCTAssertEqual(first.layers.map(\.passes), second.layers.map(\.passes), src)
             // And the ONNX tensors themselves: W/R/B/P of the re-export equal the first export's.
@@ -126,9 +127,9 @@ final class ConvertTests: XCTestCase {
     func testONNXExportKeepsLearnedStatesAndCoupledGates() throws {
         let dir = try tempDir()
         for name in ["lstm_learned_initial_state", "lstm_coupled", "gru_reset_before", "lstm_activations", "lstm_peephole_subset"] {
-            let model = try ModelLoader.load(ConvertTests.path("fixtures/golden/\(name)/model.json"))
-            try ModelLoader.save(model, to: dir + "/x.onnx")
-            let back = try ModelLoader.load(dir + "/x.onnx")
+            let model = try ModelFormats.read(ConvertTests.path("fixtures/golden/\(name)/model.json")).model
+            try ModelFormats.write(model, to: dir + "/x.onnx")
+            let back = try ModelFormats.read(dir + "/x.onnx").model
             for (a, b) in zip(model.layers, back.layers) {
                 XCTAssertEqual(a.spec.hasInitialState, b.spec.hasInitialState, name)
                 XCTAssertEqual(a.spec.lstm.coupled, b.spec.lstm.coupled, name)
@@ -322,8 +323,8 @@ final class ConvertTests: XCTestCase {
             m.graph = g
         }
         try Data(blob).write(to: URL(fileURLWithPath: dir + "/weights.bin"))
-        let a = try ModelLoader.load(external)
-        let b = try ModelLoader.load(ConvertTests.path(src))
+        let a = try ModelFormats.read(external).model
+        let b = try ModelFormats.read(ConvertTests.path(src)).model
         XCTAssertEqual(a.layers.map(\.passes), b.layers.map(\.passes))
         // A length beyond the file is refused.
         try Data(blob.prefix(blob.count - 4)).write(to: URL(fileURLWithPath: dir + "/weights.bin"))
@@ -342,23 +343,26 @@ final class ConvertTests: XCTestCase {
             m.graph = g
         }
         try assertConvertFails(twin, ["2 recurrent stacks", "rnn_0", "rnn_twin", "--node"])
-        var notes = ImportNotes()
-        let m = try ModelLoader.load(twin, options: ImportOptions(node: "rnn_twin"), notes: &notes)
+        let notesResult = try ModelFormats.read(twin, options: ImportOptions(node: "rnn_twin"))
+        let notes = notesResult.notes
+        let m = notesResult.model
         XCTAssertEqual(m.layers.count, 1)
-        XCTAssertTrue(notes.messages.contains { $0.contains("rnn_0") }, "\(notes.messages)")
+        XCTAssertTrue(notes.contains { $0.contains("rnn_0") }, "\(notes)")
     }
 
     func testSafetensorsPrefixSelection() throws {
-        var notes = ImportNotes()
-        let m = try ModelLoader.load(ConvertTests.path("fixtures/pytorch/lstm_2l_bi/model_in_module.safetensors"), notes: &notes)
+        let notesResult = try ModelFormats.read(ConvertTests.path("fixtures/pytorch/lstm_2l_bi/model_in_module.safetensors"))
+        let notes = notesResult.notes
+        let m = notesResult.model
         XCTAssertEqual(m.layers.count, 2)
-        XCTAssertTrue(notes.messages.contains { $0.contains("encoder.rnn.") })
-        XCTAssertThrowsError(try ModelLoader.load(ConvertTests.path("fixtures/pytorch/lstm_2l_bi/model_in_module.safetensors"),
-                                                  options: ImportOptions(prefix: "decoder."))) { e in
+        XCTAssertTrue(notes.contains { $0.contains("encoder.rnn.") })
+        XCTAssertThrowsError(try ModelFormats.read(ConvertTests.path("fixtures/pytorch/lstm_2l_bi/model_in_module.safetensors"),
+                                                  options: ImportOptions(prefix: "decoder.")).model) { e in
             XCTAssertTrue("\(e)".contains("encoder.rnn."), "\(e)")
         }
-        var rnnNotes = ImportNotes()
-        _ = try ModelLoader.load(ConvertTests.path("fixtures/pytorch/rnn_tanh/model.safetensors"), notes: &rnnNotes)
-        XCTAssertTrue(rnnNotes.messages.contains { $0.contains("assumed tanh") })
+        let rnnNotesResult = try ModelFormats.read(ConvertTests.path("fixtures/pytorch/rnn_tanh/model.safetensors"))
+        let rnnNotes = rnnNotesResult.notes
+        _ = rnnNotesResult.model
+        XCTAssertTrue(rnnNotes.contains { $0.contains("assumed tanh") })
     }
 }

@@ -18,10 +18,10 @@ final class FormatValidationTests: XCTestCase {
     func expect(_ bytes: [UInt8], _ kind: LSTMError.Kind, _ fragments: [String], name: String = "crafted.lstm",
                 file: StaticString = #filePath, line: UInt = #line) {
         guard let e = KitTest.loadError(bytes, in: dir, name: name, file: file, line: line) else { return }
-        XCTAssertEqual(e.kind, kind, e.message, file: file, line: line)
-        XCTAssertTrue(e.message.contains(name), "the message names the file: \(e.message)", file: file, line: line)
+        XCTAssertEqual(e.kind, kind, e.description, file: file, line: line)
+        XCTAssertTrue(e.description.contains(name), "the message names the file: \(e.description)", file: file, line: line)
         for f in fragments {
-            XCTAssertTrue(e.message.contains(f), "\"\(e.message)\" does not mention \"\(f)\"", file: file, line: line)
+            XCTAssertTrue(e.description.contains(f), "\"\(e.description)\" does not mention \"\(f)\"", file: file, line: line)
         }
         XCTAssertFalse(e.message.contains("\n"), "one line", file: file, line: line)
     }

@@ -55,7 +55,7 @@ final class FormatVersionTests: XCTestCase {
         let unchanged = ["rnn_tanh", "rnn_relu", "lstm", "lstm_peephole_subset", "lstm_coupled", "gru_reset_after", "lstm_2l_bidirectional"]
         for name in unchanged {
             let fixture = try ModelReader(path: KitTest.path("fixtures/format/v1.0/\(name).lstm")).model()
-            let golden = try ModelLoader.load(KitTest.path("fixtures/golden/\(name)/model.json"))
+            let golden = try ModelFormats.read(KitTest.path("fixtures/golden/\(name)/model.json")).model
             XCTAssertEqual(fixture.layers.map(\.spec), golden.layers.map(\.spec), name)
             XCTAssertEqual(fixture.namedTensors.map(\.name), golden.namedTensors.map(\.name), name)
             for (a, b) in zip(fixture.namedTensors, golden.namedTensors) {
@@ -91,9 +91,9 @@ final class FormatVersionTests: XCTestCase {
         let (file, _) = try withVersion(2, 0)
         let e = KitTest.loadError(file, in: dir, name: "v2.lstm")
         XCTAssertEqual(e?.kind, .unsupportedVersion)
-        XCTAssertTrue(e?.message.contains("2.0") ?? false, e?.message ?? "")
-        XCTAssertTrue(e?.message.contains("1.x") ?? false, e?.message ?? "")
-        XCTAssertTrue(e?.message.contains("v2.lstm") ?? false, "the message names the file")
+        XCTAssertTrue(e?.description.contains("2.0") ?? false, e?.description ?? "")
+        XCTAssertTrue(e?.description.contains("1.x") ?? false, e?.description ?? "")
+        XCTAssertTrue(e?.description.contains("v2.lstm") ?? false, "the message names the file")
         XCTAssertTrue(e?.message.contains("newer") ?? false)
     }
 

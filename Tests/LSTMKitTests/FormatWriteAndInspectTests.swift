@@ -26,7 +26,7 @@ final class FormatWriteAndInspectTests: XCTestCase {
         var invalid = good
         invalid.layers[0].passes[0][.recurrentWeights] = ModelTensor([Float](repeating: 1, count: 12), shape: [3, 4])
         XCTAssertThrowsError(try ModelWriter.write(invalid, to: path)) { XCTAssertEqual(($0 as? LSTMError)?.kind, .shape) }
-        XCTAssertThrowsError(try ModelLoader.save(invalid, to: dir + "/model.json"))
+        XCTAssertThrowsError(try ModelFormats.write(invalid, to: dir + "/model.json"))
         XCTAssertEqual(KitTest.read(path), before, "the old file is byte-identical")
         XCTAssertEqual(listing(dir), ["model.lstm"], "no temporary file is left")
 
@@ -56,7 +56,7 @@ final class FormatWriteAndInspectTests: XCTestCase {
         XCTAssertEqual(KitTest.read(path), try KitTest.encode(replacement))
         XCTAssertEqual(mode(path), 0o600, "the permission bits are kept")
         try FileManager.default.setAttributes([.posixPermissions: 0o751], ofItemAtPath: path)
-        try ModelLoader.save(replacement, to: path)
+        try ModelFormats.write(replacement, to: path)
         XCTAssertEqual(mode(path), 0o751)
         XCTAssertEqual(listing(dir), ["model.lstm"])
     }

@@ -13,9 +13,8 @@ import Foundation
 /// fused. Results therefore differ from the reference path by float32 rounding; they do not
 /// depend on the thread count.
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                m: Int, k: Int, n: Int) {
+                m: Int, k: Int, n: Int, threads: Int) {
     let panels = (n + panelWidth - 1) / panelWidth
-    let threads = EvaluatorThreads.count
     // Threads share the column panels; every element is still computed by one thread in the
     // same order, so the result does not depend on the thread count. Below ~4 MFLOP the
     // hand-off costs more than it saves (batch 1 with small H).
@@ -36,15 +35,6 @@ private struct UnsafeSendablePointer: @unchecked Sendable { let p: UnsafePointer
 private struct UnsafeSendableMutablePointer: @unchecked Sendable {
     let p: UnsafeMutablePointer<Float>
     init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
-}
-
-/// How many threads the f32 matrix products use: LSTMTOOL_THREADS, else every core.
-/// The f64 reference path is always single-threaded.
-public enum EvaluatorThreads {
-    public static let count: Int = {
-        if let v = ProcessInfo.processInfo.environment["LSTMTOOL_THREADS"], let n = Int(v), n >= 1 { return Swift.min(n, 64) }
-        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
 }
 
 private func matmulPanels(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
@@ -185,7 +175,7 @@ private func store16(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>, _ c: UnsafeMutableP
 #endif
 
 /// GFLOP/s of the f32 kernel on an m×k by k×n product (for tools/bench_eval.py diagnostics).
-public func measureFastGEMM(m: Int, k: Int, n: Int, repeats: Int) -> Double {
+package func measureFastGEMM(m: Int, k: Int, n: Int, repeats: Int) -> Double {
     let a = [Float](repeating: 0.5, count: m * k)
     let b = packed([Float](repeating: 0.25, count: k * n), rows: n, cols: k)
     var c = [Float](repeating: 0, count: m * n)
@@ -193,7 +183,7 @@ public func measureFastGEMM(m: Int, k: Int, n: Int, repeats: Int) -> Double {
     for _ in 0..<repeats {
         let t0 = DispatchTime.now().uptimeNanoseconds
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-            fastMatmul(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!, m: m, k: k, n: n)
+            fastMatmul(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!, m: m, k: k, n: n, threads: 1)
         } } }
         best = Swift.min(best, Double(DispatchTime.now().uptimeNanoseconds - t0))
     }

@@ -7,12 +7,15 @@ struct PassRunner<F: EvalScalar> {
     let steps: Int
     let batch: Int
     let lengths: [Int]
+    /// Threads the f32 matrix products may use.
+    let threads: Int
 
-    init(pass: PreparedPass<F>, steps: Int, batch: Int, lengths: [Int]) {
+    init(pass: PreparedPass<F>, steps: Int, batch: Int, lengths: [Int], threads: Int) {
         self.pass = pass
         self.steps = steps
         self.batch = batch
         self.lengths = lengths
+        self.threads = threads
     }
 
     /// x: [T, B, I]; h: [B, P] in/out; c: [B, H] in/out (LSTM); writes h_t into
@@ -29,7 +32,7 @@ struct PassRunner<F: EvalScalar> {
         x.withUnsafeBufferPointer { xp in
             pass.wxT.withUnsafeBufferPointer { wp in
                 xw.withUnsafeMutableBufferPointer { op in
-                    F.gemm(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g)
+                    F.gemm(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g, threads: threads)
                 }
             }
         }
@@ -66,7 +69,7 @@ struct PassRunner<F: EvalScalar> {
             h.withUnsafeBufferPointer { hp in
                 pass.whT.withUnsafeBufferPointer { wp in
                     hw.withUnsafeMutableBufferPointer { op in
-                        F.gemm(hp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: p, n: recurrentWidth)
+                        F.gemm(hp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: p, n: recurrentWidth, threads: threads)
                     }
                 }
             }
@@ -143,7 +146,7 @@ struct PassRunner<F: EvalScalar> {
             rh.withUnsafeBufferPointer { rp in
                 pass.whnT.withUnsafeBufferPointer { wp in
                     hwn.withUnsafeMutableBufferPointer { op in
-                        F.gemm(rp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: hs)
+                        F.gemm(rp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: hs, threads: threads)
                     }
                 }
             }
@@ -245,7 +248,7 @@ struct PassRunner<F: EvalScalar> {
         m.withUnsafeBufferPointer { mp in
             pass.projT.withUnsafeBufferPointer { wp in
                 projected.withUnsafeMutableBufferPointer { op in
-                    F.gemm(mp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: p)
+                    F.gemm(mp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: p, threads: threads)
                 }
             }
         }

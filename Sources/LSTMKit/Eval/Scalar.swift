@@ -8,7 +8,7 @@ protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
     var asDouble: Double { get }
     static func tensorValues(_ t: ModelTensor) -> [Self]
     /// C[m, n] = A[m, k] · B[k, n] in this precision's kernel.
-    static func gemm(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>, m: Int, k: Int, n: Int)
+    static func gemm(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>, m: Int, k: Int, n: Int, threads: Int)
 }
 
 extension Double: EvalScalar {
@@ -17,7 +17,7 @@ extension Double: EvalScalar {
     @inline(__always) var asDouble: Double { self }
     static func tensorValues(_ t: ModelTensor) -> [Double] { t.doubles() }
     /// The reference kernel: plain multiply-then-add in ascending k, never fused.
-    static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int) {
+    static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int, threads: Int) {
         matmul(a, b, c, m: m, k: k, n: n)
     }
 }
@@ -27,8 +27,8 @@ extension Float: EvalScalar {
     @inline(__always) static func from(_ d: Double) -> Float { Float(d) }
     @inline(__always) var asDouble: Double { Double(self) }
     static func tensorValues(_ t: ModelTensor) -> [Float] { t.floats() }
-    static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int) {
-        fastMatmul(a, b, c, m: m, k: k, n: n)
+    static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, threads: Int) {
+        fastMatmul(a, b, c, m: m, k: k, n: n, threads: threads)
     }
 }
 

@@ -1,29 +1,39 @@
 import LSTMCore
 
 /// An n-dimensional array as read from or written to a .npy file.
-public struct NpyArray: Equatable, Sendable {
-    public enum Kind: String, Sendable { case float16, float32, float64, int32, int64 }
-    public var kind: Kind
-    public var shape: [Int]
+package struct NpyArray: Equatable, Sendable {
+    package enum Kind: String, Sendable { case float16, float32, float64, int32, int64 }
+    package var kind: Kind
+    package var shape: [Int]
     /// Values widened to Double (exact for every supported kind; int64 beyond 2^53 is refused).
-    public var values: [Double]
+    package var values: [Double]
 
-    public init(kind: Kind, shape: [Int], values: [Double]) {
+    package init(kind: Kind, shape: [Int], values: [Double]) {
         precondition(shape.reduce(1, *) == values.count, "shape does not match the values")
         self.kind = kind
         self.shape = shape
         self.values = values
     }
 
-    public var isFloat: Bool { kind == .float16 || kind == .float32 || kind == .float64 }
+    package var isFloat: Bool { kind == .float16 || kind == .float32 || kind == .float64 }
 }
 
 /// NumPy's .npy format, versions 1.0, 2.0 and 3.0, little- or big-endian, C order only.
-public enum Npy {
+package enum Npy {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
     static let maxHeader = 1 << 20
 
-    public static func decode(_ b: [UInt8], name: String) throws -> NpyArray {
+    /// What a .npy header says, checked against the file's size.
+    struct Layout {
+        var kind: NpyArray.Kind
+        var elementSize: Int
+        var bigEndian: Bool
+        var shape: [Int]
+        var count: Int
+        var dataStart: Int
+    }
+
+    static func layout(_ b: [UInt8], name: String) throws -> Layout {
         func fail(_ s: String) -> LSTMError { LSTMError(.invalidInput, "\(name): \(s)") }
         guard b.count >= 10, Array(b[0..<6]) == magic else { throw fail("not a .npy file (bad magic)") }
         let major = b[6]
@@ -64,6 +74,13 @@ public enum Npy {
         guard !overflow, b.count - dataStart == need else {
             throw fail("holds \(b.count - dataStart) data bytes, shape \(dict.shape) of \(descr) needs \(need)")
         }
+        return Layout(kind: kind, elementSize: size, bigEndian: bigEndian, shape: dict.shape, count: count, dataStart: dataStart)
+    }
+
+    package static func decode(_ b: [UInt8], name: String) throws -> NpyArray {
+        func fail(_ s: String) -> LSTMError { LSTMError(.invalidInput, "\(name): \(s)") }
+        let l = try layout(b, name: name)
+        let kind = l.kind, size = l.elementSize, bigEndian = l.bigEndian, count = l.count, dataStart = l.dataStart
         var values = [Double](repeating: 0, count: count)
         for i in 0..<count {
             var bits: UInt64 = 0
@@ -73,7 +90,7 @@ public enum Npy {
                 bits |= byte << (8 * UInt64(k))
             }
             switch kind {
-            case .float16: values[i] = Double(Float16(bitPattern: UInt16(bits)))
+            case .float16: values[i] = Half.toDouble(UInt16(bits))
             case .float32: values[i] = Double(Float(bitPattern: UInt32(bits)))
             case .float64: values[i] = Double(bitPattern: bits)
             case .int32: values[i] = Double(Int32(bitPattern: UInt32(bits)))
@@ -83,7 +100,7 @@ public enum Npy {
                 values[i] = Double(v)
             }
         }
-        return NpyArray(kind: kind, shape: dict.shape, values: values)
+        return NpyArray(kind: kind, shape: l.shape, values: values)
     }
 
     /// Parses the Python-literal header: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
@@ -116,7 +133,7 @@ public enum Npy {
     }
 
     /// A version 1.0 .npy file (C order, little-endian).
-    public static func encode(_ a: NpyArray) -> [UInt8] {
+    package static func encode(_ a: NpyArray) -> [UInt8] {
         let descr: String, size: Int
         switch a.kind {
         case .float16: descr = "<f2"; size = 2
@@ -135,7 +152,7 @@ public enum Npy {
         for (i, v) in a.values.enumerated() {
             let o = dataStart + i * size
             switch a.kind {
-            case .float16: storeLE(Float16(v).bitPattern, into: &out, at: o)
+            case .float16: storeLE(Half.bits(v), into: &out, at: o)
             case .float32: storeLE(Float(v).bitPattern, into: &out, at: o)
             case .float64: storeLE(v.bitPattern, into: &out, at: o)
             case .int32: storeLE(Int32(v), into: &out, at: o)

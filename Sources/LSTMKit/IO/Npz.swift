@@ -2,8 +2,8 @@ import LSTMCodec
 import LSTMCore
 
 /// NumPy's .npz: a zip archive of .npy members (stored or deflated, zip64 sizes accepted).
-public enum Npz {
-    public static func decode(_ b: [UInt8], name: String) throws -> [(String, NpyArray)] {
+package enum Npz {
+    package static func decode(_ b: [UInt8], name: String) throws -> [(String, NpyArray)] {
         func fail(_ s: String) -> LSTMError { LSTMError(.invalidInput, "\(name): \(s)") }
         func u16(_ o: Int) throws -> Int {
             guard o >= 0, o + 2 <= b.count else { throw fail("truncated zip structure at byte \(o)") }
@@ -81,7 +81,7 @@ public enum Npz {
     }
 
     /// A stored (uncompressed) zip of .npy members, readable by numpy.load.
-    public static func encode(_ arrays: [(String, NpyArray)]) -> [UInt8] {
+    package static func encode(_ arrays: [(String, NpyArray)]) -> [UInt8] {
         var out: [UInt8] = []
         var central: [UInt8] = []
         func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }

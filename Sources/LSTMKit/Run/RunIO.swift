@@ -2,13 +2,13 @@ import LSTMCodec
 import LSTMCore
 
 /// File-level inputs and outputs of `lstmtool run` (shapes in docs/CLI.md).
-public enum RunIO {
-    public static func readArray(_ path: String) throws -> NpyArray {
+package enum RunIO {
+    package static func readArray(_ path: String) throws -> NpyArray {
         try Npy.decode(try readWholeFile(path), name: path)
     }
 
     /// Reads X ([T, B, I], or [B, T, I] when batch-first) into a time-major RunInput.
-    public static func readInput(_ path: String, model: Model, batchFirst: Bool) throws -> RunInput {
+    package static func readInput(_ path: String, model: Model, batchFirst: Bool) throws -> RunInput {
         let a = try readArray(path)
         guard a.isFloat else { throw LSTMError(.invalidInput, "\(path): input must be float16, float32 or float64, got \(a.kind.rawValue)") }
         let i = model.inputSize
@@ -25,7 +25,7 @@ public enum RunIO {
 
     /// Initial states: a .npy `[L·D, B, W]` (layer-major, direction-minor) when every layer has
     /// the same width, or a .npz with `layer0`, `layer1`, … each `[D, B, W_k]`.
-    public static func readStates(_ path: String, model: Model, batch: Int, cell: Bool) throws -> [[Double]] {
+    package static func readStates(_ path: String, model: Model, batch: Int, cell: Bool) throws -> [[Double]] {
         let what = cell ? "initial c" : "initial h"
         if cell { try requireAllLSTM(model, path) }
         let widths = model.layers.map { cell ? $0.spec.hiddenSize : $0.spec.outputSize }
@@ -70,7 +70,7 @@ public enum RunIO {
     }
 
     /// Sequence lengths `[B]`; with `steps`, each must be in `0...steps` (the error names the file and entry).
-    public static func readLengths(_ path: String, batch: Int, steps: Int? = nil) throws -> [Int] {
+    package static func readLengths(_ path: String, batch: Int, steps: Int? = nil) throws -> [Int] {
         let a = try readArray(path)
         guard a.kind == .int32 || a.kind == .int64 else {
             throw LSTMError(.invalidInput, "\(path): sequence lengths must be int32 or int64, got \(a.kind.rawValue)")
@@ -84,7 +84,7 @@ public enum RunIO {
     }
 
     /// Y as [T, B, D·P], or [B, T, D·P] when batch-first.
-    public static func outputArray(_ out: RunOutput, input: RunInput, model: Model, precision: Precision, batchFirst: Bool) -> NpyArray {
+    package static func outputArray(_ out: RunOutput, input: RunInput, model: Model, precision: Precision, batchFirst: Bool) -> NpyArray {
         let t = input.steps, b = input.batch, w = model.outputSize
         let kind: NpyArray.Kind = precision == .f32 ? .float32 : .float64
         if !batchFirst { return NpyArray(kind: kind, shape: [t, b, w], values: out.y) }
@@ -94,7 +94,7 @@ public enum RunIO {
     }
 
     /// Final states as written by `--final-h/--final-c` (same layout rules as the inputs).
-    public static func writeStates(_ states: [[Double]], to path: String, model: Model, batch: Int, cell: Bool, precision: Precision) throws {
+    package static func writeStates(_ states: [[Double]], to path: String, model: Model, batch: Int, cell: Bool, precision: Precision) throws {
         try AtomicFile.write(path, chunks: [try encodeStates(states, path: path, model: model, batch: batch, cell: cell, precision: precision)])
     }
 
@@ -106,7 +106,7 @@ public enum RunIO {
     }
 
     /// The bytes `--final-h`/`--final-c` write: .npz per layer, or one stacked .npy.
-    public static func encodeStates(_ states: [[Double]], path: String, model: Model, batch: Int, cell: Bool, precision: Precision) throws -> [UInt8] {
+    package static func encodeStates(_ states: [[Double]], path: String, model: Model, batch: Int, cell: Bool, precision: Precision) throws -> [UInt8] {
         if cell { try requireAllLSTM(model, path) }
         let kind: NpyArray.Kind = precision == .f32 ? .float32 : .float64
         let widths = model.layers.map { cell ? $0.spec.hiddenSize : $0.spec.outputSize }
@@ -124,23 +124,23 @@ public enum RunIO {
 }
 
 /// Atomic writers for the CLI's outputs.
-public enum AtomicFileWrite {
-    public static func npy(_ a: NpyArray, to path: String) throws {
+package enum AtomicFileWrite {
+    package static func npy(_ a: NpyArray, to path: String) throws {
         try AtomicFile.write(path, chunks: [Npy.encode(a)])
     }
 
-    public static func bytes(_ b: [UInt8], to path: String) throws {
+    package static func bytes(_ b: [UInt8], to path: String) throws {
         try AtomicFile.write(path, chunks: [b])
     }
 
     /// Several outputs that belong together: none is replaced unless all of them could be written.
-    public static func all(_ files: [(path: String, bytes: [UInt8])]) throws {
+    package static func all(_ files: [(path: String, bytes: [UInt8])]) throws {
         try AtomicFile.writeAll(files.map { (path: $0.path, chunks: [$0.bytes]) })
     }
 }
 
-public func isDirectoryPath(_ path: String) -> Bool { isDirectory(path) }
+package func isDirectoryPath(_ path: String) -> Bool { isDirectory(path) }
 
-public func pathExists(_ path: String) -> Bool { fileExists(path) }
+package func pathExists(_ path: String) -> Bool { fileExists(path) }
 
 func readWholeFileBytes(_ path: String) throws -> [UInt8] { try readWholeFile(path) }

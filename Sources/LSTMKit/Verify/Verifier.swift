@@ -20,7 +20,7 @@ public struct CaseResult: Sendable {
         let dir = AtomicFile.directoryOf(file)
         let name = dir.split(separator: "/").last.map(String.init) ?? file
         return CaseResult(name: name, golden: file, model: "", precision: precision, reference: nil, status: .error,
-                          error: (error as? LSTMError)?.message ?? "\(error)", outputs: [], seconds: 0)
+                          error: (error as? LSTMError)?.description ?? "\(error)", outputs: [], seconds: 0)
     }
 }
 
@@ -43,7 +43,7 @@ public enum Verifier {
 
     /// Runs `golden` at `precision`; `modelPath` overrides the golden's own model.
     public static func verify(_ golden: GoldenCase, precision: Precision, modelPath: String?,
-                              tolerance: ToleranceOverride = ToleranceOverride()) -> CaseResult {
+                              tolerance: ToleranceOverride = ToleranceOverride(), limits: RunLimits = RunLimits()) -> CaseResult {
         let start = Date()
         let exp = golden.expected[precision]!
         let modelFile = modelPath ?? golden.model.map(golden.resolve) ?? ""
@@ -53,7 +53,7 @@ public enum Verifier {
         do {
             guard !modelFile.isEmpty else { throw LSTMError(.invalidInput, "\(golden.file): no model given") }
             // Loading checks the file's integrity (every CRC, every shape).
-            let model = try ModelLoader.load(modelFile, options: golden.importOptions)
+            let model = try ModelFormats.read(modelFile, options: golden.importOptions).model
             var input = try RunIO.readInput(golden.resolve(golden.inputs["input"]!), model: model, batchFirst: golden.batchFirst)
             if let h = golden.inputs["initial_h"] {
                 input.initialH = try RunIO.readStates(golden.resolve(h), model: model, batch: input.batch, cell: false)
@@ -64,7 +64,7 @@ public enum Verifier {
             if let l = golden.inputs["sequence_lengths"] {
                 input.lengths = try RunIO.readLengths(golden.resolve(l), batch: input.batch, steps: input.steps)
             }
-            let out = try Evaluator(model: model, precision: precision).run(input)
+            let out = try Evaluator(model: model, precision: precision, limits: limits).run(input)
             let uniform = Set(model.layers.map(\.spec.outputSize)).count == 1
             for key in ["y", "hn", "cn"] {
                 guard let file = exp.outputs[key] else { continue }
@@ -97,7 +97,7 @@ public enum Verifier {
             guard !result.outputs.isEmpty else { throw LSTMError(.invalidInput, "\(golden.file): no expected outputs for \(precision.rawValue)") }
             result.status = result.outputs.allSatisfy(\.passed) ? .pass : .fail
         } catch let e as LSTMError {
-            result.error = e.message
+            result.error = e.description
         } catch {
             result.error = "\(error)"
         }

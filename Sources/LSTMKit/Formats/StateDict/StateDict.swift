@@ -2,10 +2,21 @@ import Foundation
 import LSTMCodec
 import LSTMCore
 
-/// Reads the state dict of a torch.nn.RNN/LSTM/GRU from a safetensors file
-/// (docs/CONVERSIONS.md): `{prefix}weight_ih_l{k}[_reverse]`, `weight_hh_l{k}`,
-/// `bias_ih_l{k}`, `bias_hh_l{k}` and, for projections, `weight_hr_l{k}`.
-enum SafetensorsImporter {
+/// The named tensors of a framework's state dict, read on demand: what a safetensors file or
+/// a `torch.save` checkpoint holds, whatever the container.
+struct StateDictSource {
+    /// Every tensor's name, in file order.
+    var names: [String]
+    /// Reads one tensor (called only for the names the module uses).
+    var load: (String) throws -> ModelTensor
+    /// The container's string metadata (safetensors `__metadata__`), if any.
+    var metadata: [String: String] = [:]
+}
+
+/// Maps the state dict of a torch.nn.RNN/LSTM/GRU onto a model (docs/CONVERSIONS.md):
+/// `{prefix}weight_ih_l{k}[_reverse]`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}` and, for
+/// projections, `weight_hr_l{k}`. The container (safetensors, `.pt`) is read elsewhere.
+enum StateDictImporter {
     static let roles = ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"]
 
     /// Splits `encoder.rnn.weight_ih_l0_reverse` into ("encoder.rnn.", "weight_ih", 0, true).
@@ -26,15 +37,16 @@ enum SafetensorsImporter {
         return nil
     }
 
-    static func load(path: String, options: ImportOptions, notes: inout ImportNotes) throws -> Model {
-        let file = try SafetensorsFile(path: path)
-        let meta = Dictionary(file.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        var modules: [String: [String: SafetensorsFile.Entry]] = [:]
-        var others: [String] = []
-        for e in file.entries {
-            if let p = parseName(e.name) { modules[p.prefix, default: [:]][e.name] = e } else { others.append(e.name) }
+    /// The model of the one recurrent module in `source` (or the one under `options.prefix`).
+    /// `path` names the file in errors; `framework` the module family in metadata.
+    static func model(from source: StateDictSource, path: String, options: ImportOptions,
+                      notes: inout ImportNotes) throws -> Model {
+        let meta = source.metadata
+        var modules: [String: Set<String>] = [:]
+        for name in source.names {
+            if let p = parseName(name) { modules[p.prefix, default: []].insert(name) }
         }
-        let candidates = modules.filter { m in m.value.keys.contains(m.key + "weight_ih_l0") }.keys.sorted()
+        let candidates = modules.filter { m in m.value.contains(m.key + "weight_ih_l0") }.keys.sorted()
         let prefix: String
         if var want = options.prefix {
             if !want.isEmpty && !want.hasSuffix(".") { want += "." }
@@ -44,7 +56,7 @@ enum SafetensorsImporter {
             prefix = want
         } else {
             guard !candidates.isEmpty else {
-                throw LSTMError(.invalidInput, "\(path): no torch.nn.RNN/LSTM/GRU weights (weight_ih_l0 …) among its \(file.entries.count) tensors")
+                throw LSTMError(.invalidInput, "\(path): no torch.nn.RNN/LSTM/GRU weights (weight_ih_l0 …) among its \(source.names.count) tensors")
             }
             guard candidates.count == 1, let only = candidates.first else {
                 throw LSTMError(.invalidInput, "\(path): \(candidates.count) recurrent modules (\(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))); choose one with --prefix")
@@ -53,21 +65,22 @@ enum SafetensorsImporter {
             if !prefix.isEmpty { notes.messages.append("took the recurrent module under prefix '\(prefix)'") }
         }
         guard let entries = modules[prefix] else { throw LSTMError(.invalidInput, "\(path): no module '\(prefix)'") }
-        let leftOut = file.entries.count - entries.count
+        let leftOut = source.names.count - entries.count
         if leftOut > 0 { notes.messages.append("left out \(leftOut) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'")") }
 
         func tensor(_ role: String, _ k: Int, _ reverse: Bool) throws -> ModelTensor? {
-            guard let e = entries["\(prefix)\(role)_l\(k)\(reverse ? "_reverse" : "")"] else { return nil }
-            return try file.tensor(e)
+            let name = "\(prefix)\(role)_l\(k)\(reverse ? "_reverse" : "")"
+            guard entries.contains(name) else { return nil }
+            return try source.load(name)
         }
         var layerCount = 0
-        while entries["\(prefix)weight_ih_l\(layerCount)"] != nil { layerCount += 1 }
-        for name in entries.keys.sorted() {
+        while entries.contains("\(prefix)weight_ih_l\(layerCount)") { layerCount += 1 }
+        for name in entries.sorted() {
             guard let p = parseName(name), p.layer < layerCount else {
                 throw LSTMError(.invalidInput, "\(path): tensor \(name) belongs to no layer 0..<\(layerCount) of the module")
             }
         }
-        let bidirectional = entries["\(prefix)weight_ih_l0_reverse"] != nil
+        let bidirectional = entries.contains("\(prefix)weight_ih_l0_reverse")
         let directions = bidirectional ? [false, true] : [false]
 
         // Family and sizes from layer 0's shapes.
@@ -124,7 +137,7 @@ enum SafetensorsImporter {
         } else if options.nonlinearity != nil {
             notes.messages.append("--nonlinearity applies to RNN modules only; ignored for this \(cell.rawValue)")
         }
-        let hasBias = entries["\(prefix)bias_ih_l0"] != nil
+        let hasBias = entries.contains("\(prefix)bias_ih_l0")
         let torchOrder = GateConventions.order(.pytorch, cell)
         let ours = GateConventions.order(.lstmtool, cell)
         let G = ours.count
@@ -160,7 +173,7 @@ enum SafetensorsImporter {
                 if let P { pass[.projection] = try need("weight_hr", [P, H]) }
                 passes.append(pass)
             }
-            if !bidirectional, entries.keys.contains(where: { $0.hasPrefix(prefix) && $0.hasSuffix("_l\(k)_reverse") }) {
+            if !bidirectional, entries.contains(where: { $0.hasPrefix(prefix) && $0.hasSuffix("_l\(k)_reverse") }) {
                 throw LSTMError(.conversion, "\(path): layer \(k) has _reverse tensors but layer 0 is unidirectional")
             }
             layers.append(Layer(spec: spec, passes: passes))
@@ -177,18 +190,20 @@ enum SafetensorsImporter {
         do {
             try model.validate()
         } catch let e as LSTMError {
-            throw LSTMError(e.kind, "\(path): \(e.message)")
+            throw e.withPath(path)
         }
         return model
     }
 }
 
-/// Writes a model as the state dict torch.nn.RNN/LSTM/GRU would have, so that
-/// `load_state_dict` accepts it; refuses what those modules cannot compute.
-enum SafetensorsExporter {
+/// The state dict torch.nn.RNN/LSTM/GRU would have for a model, so that `load_state_dict`
+/// accepts it; refuses what those modules cannot compute.
+enum StateDictExporter {
     static func refuse(_ msg: String) -> LSTMError { LSTMError(.unsupported, "cannot export to PyTorch: \(msg)") }
 
-    static func encode(_ model: Model) throws -> [UInt8] {
+    /// The named tensors, and string metadata that lets lstmtool read back what weights
+    /// cannot tell (the cell family, an RNN's nonlinearity).
+    static func stateDict(_ model: Model) throws -> (tensors: [(name: String, tensor: ModelTensor)], metadata: [(key: String, value: String)]) {
         try model.validate()
         guard let first = model.layers.first?.spec else { throw refuse("the model has no layers") }
         let cell = first.cell
@@ -243,6 +258,6 @@ enum SafetensorsExporter {
         }
         var meta: [(key: String, value: String)] = [("format", "pt"), ("lstmtool.cell", cell.rawValue)]
         if cell == .rnn, let a = first.activations.first?.first { meta.append(("lstmtool.nonlinearity", a.kind.rawValue)) }
-        return SafetensorsFile.encode(tensors, metadata: meta)
+        return (tensors, meta)
     }
 }

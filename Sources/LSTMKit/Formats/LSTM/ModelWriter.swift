@@ -1,22 +1,32 @@
 import LSTMCodec
 import LSTMCore
 
-/// How deflate streams are produced (re-exported so that callers need not import the codec).
-public typealias DeflateStrategy = Zlib.Strategy
+/// How the deflate streams of compressed tensors are produced; every choice is a standard
+/// zlib stream that any inflater reads.
+public enum DeflateStrategy: String, CaseIterable, Sendable {
+    /// LZ77 matching and Huffman coding (zlib's default).
+    case standard
+    /// Huffman coding only: on byte-shuffled float weights it compresses best and fastest.
+    case huffmanOnly = "huffman"
+
+    var zlib: Zlib.Strategy { self == .standard ? .standard : .huffmanOnly }
+}
 
 /// How tensors are encoded when a model is written.
 public struct WriteOptions: Sendable {
     /// nil keeps each tensor's own `encoding`; otherwise every tensor gets this one.
     public var encoding: Encoding?
+    /// zlib level 0–9 of compressed tensors.
     public var level: Int32
-    public var strategy: Zlib.Strategy
+    /// How deflate streams are produced.
+    public var strategy: DeflateStrategy
     /// Store a tensor raw when compressing it saves nothing (small or incompressible tensors).
     public var rawWhenNotSmaller: Bool
 
     /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
     /// tensor's encoding; zlib streams Huffman-only (on byte-shuffled floats it compresses
     /// best and fastest: LZ77 matches are rare in weights, entropy coding is what pays).
-    public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: Zlib.Strategy = .huffmanOnly,
+    public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: DeflateStrategy = .huffmanOnly,
                 rawWhenNotSmaller: Bool = false) {
         self.rawWhenNotSmaller = rawWhenNotSmaller
         self.encoding = encoding
@@ -39,10 +49,10 @@ public enum ModelWriter {
             var stored: [UInt8]
             switch enc {
             case .raw: stored = tensor.bytes
-            case .zlib: stored = try Zlib.compress(tensor.bytes, level: options.level, strategy: options.strategy)
+            case .zlib: stored = try Zlib.compress(tensor.bytes, level: options.level, strategy: options.strategy.zlib)
             case .shuffleZlib:
                 stored = try Zlib.compress(byteShuffle(tensor.bytes, elementSize: tensor.dtype.size),
-                                           level: options.level, strategy: options.strategy)
+                                           level: options.level, strategy: options.strategy.zlib)
             }
             if options.rawWhenNotSmaller && enc != .raw && stored.count >= tensor.bytes.count {
                 enc = .raw

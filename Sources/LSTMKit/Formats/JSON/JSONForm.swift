@@ -99,11 +99,11 @@ public enum JSONForm {
                     out.append(.double(v))
                 case .float16:
                     let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
-                    let v = Float16(bitPattern: bits)
+                    let v = Half.toDouble(bits)
                     if v.isNaN { guard bits == 0x7E00 else { return false }; out.append(.string("nan")); continue }
                     if v.isInfinite { out.append(.string(v > 0 ? "inf" : "-inf")); continue }
                     let s = formatFloat(Float(v))
-                    guard let d = Double(s), Float16(d).bitPattern == bits else { return false }
+                    guard let d = Double(s), Half.bits(d) == bits else { return false }
                     out.append(.number(s))
                 case .bfloat16:
                     let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))
@@ -165,7 +165,7 @@ public enum JSONForm {
             layers.append(try decodeLayer(try r.object(l, "layers[\(i)]"), index: i, r))
         }
         let model = Model(metadata: metadata, layers: layers, unknownFields: try r.unknown(top["unknown_fields"], "unknown_fields"))
-        do { try model.validate() } catch let e as LSTMError { throw LSTMError(e.kind, "\(path): \(e.message)") }
+        try LSTMError.about(path) { try model.validate() }
         return model
     }
 

@@ -43,7 +43,7 @@ public final class ModelReader: Sendable {
         do {
             header = try file.withBytes(headerRange) { try HeaderCodec.decode($0) }
         } catch let e as LSTMError {
-            throw LSTMError(e.kind, "\(path): \(e.message)")
+            throw e.withPath(path)
         }
         try ModelReader.validateTable(header, blobLength: pre.blobLength, alignment: pre.alignment, path: path)
     }

@@ -41,7 +41,7 @@ enum ONNXImporter {
         do {
             try model.validate()
         } catch let e as LSTMError {
-            throw LSTMError(e.kind, "\(path): \(e.message)")
+            throw e.withPath(path)
         }
         return model
     }

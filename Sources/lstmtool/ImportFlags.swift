@@ -1,0 +1,37 @@
+import ArgumentParser
+import LSTMKit
+
+extension CellFamily: ExpressibleByArgument {}
+extension Encoding: ExpressibleByArgument {}
+extension DeflateStrategy: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
+
+/// An RNN's nonlinearity as PyTorch names it (the only two torch.nn.RNN has).
+enum TorchNonlinearity: String, CaseIterable, ExpressibleByArgument {
+    case tanh, relu
+    var kind: ActivationKind { self == .tanh ? .tanh : .relu }
+}
+
+/// Flags for reading other frameworks' files (shared by every command that loads a model).
+struct ImportFlags: ParsableArguments {
+    @Option(help: "Cell family of a PyTorch state dict when shapes cannot tell.")
+    var cell: CellFamily?
+
+    @Option(help: "RNN nonlinearity of a PyTorch state dict (weights cannot tell).")
+    var nonlinearity: TorchNonlinearity?
+
+    @Option(help: "Key prefix of the recurrent module in a larger state dict, e.g. encoder.rnn.")
+    var prefix: String?
+
+    @Option(help: "ONNX node (name or output) to import when a graph holds several recurrent stacks.")
+    var node: String?
+
+    var options: ImportOptions {
+        ImportOptions(cell: cell, nonlinearity: nonlinearity?.kind, prefix: prefix, node: node)
+    }
+}
+
+/// "`.lstm`, `.json`, `.onnx` or `.safetensors`": what the registry reads, for help texts.
+let readableFormats = ModelFormats.extensionList(ModelFormats.importers)
+/// What the registry writes.
+let writableFormats = ModelFormats.extensionList(ModelFormats.exporters)

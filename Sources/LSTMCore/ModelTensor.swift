@@ -120,7 +120,7 @@ public struct UnknownField: Equatable, Sendable {
 }
 
 @inline(__always)
-public func storeLE<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
+package func storeLE<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
     var v = value.littleEndian
     withUnsafeBytes(of: &v) { src in
         for k in 0..<MemoryLayout<T>.size { bytes[offset + k] = src[k] }
@@ -128,7 +128,7 @@ public func storeLE<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8],
 }
 
 /// float32 → bfloat16 with round-to-nearest-even; NaN stays a quiet NaN.
-public func bfloat16Bits(_ f: Float) -> UInt16 {
+package func bfloat16Bits(_ f: Float) -> UInt16 {
     let bits = f.bitPattern
     if f.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
     let rounding = UInt32(0x7FFF) + ((bits >> 16) & 1)

@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// NumPy's .npz: a zip archive of .npy members (stored or deflated, zip64 sizes accepted).

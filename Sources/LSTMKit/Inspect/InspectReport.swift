@@ -1,17 +1,17 @@
 import Foundation
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// Statistics of one tensor's values (`inspect --stats`).
-public struct TensorStats: Sendable {
-    public var min: Double
-    public var max: Double
-    public var mean: Double
-    public var std: Double
-    public var nanCount: Int
-    public var infCount: Int
+package struct TensorStats: Sendable {
+    package var min: Double
+    package var max: Double
+    package var mean: Double
+    package var std: Double
+    package var nanCount: Int
+    package var infCount: Int
 
-    public init(_ values: [Double]) {
+    package init(_ values: [Double]) {
         var lo = Double.infinity, hi = -Double.infinity, sum = 0.0, n = 0, nan = 0, inf = 0
         for v in values {
             if v.isNaN { nan += 1; continue }
@@ -34,36 +34,36 @@ public struct TensorStats: Sendable {
 }
 
 /// One tensor row of the report.
-public struct TensorRow: Sendable {
-    public var name: String
-    public var dtype: DType
-    public var shape: [Int]
-    public var encoding: Encoding
-    public var rawBytes: Int
+package struct TensorRow: Sendable {
+    package var name: String
+    package var dtype: DType
+    package var shape: [Int]
+    package var encoding: Encoding
+    package var rawBytes: Int
     /// Bytes in the file; nil when the model was not read from a .lstm file.
-    public var storedBytes: Int?
-    public var crc32: UInt32?
+    package var storedBytes: Int?
+    package var crc32: UInt32?
     /// Offset of the stored bytes from the start of the file (.lstm only).
-    public var fileOffset: Int?
-    public var stats: TensorStats?
+    package var fileOffset: Int?
+    package var stats: TensorStats?
 }
 
 /// What `lstmtool inspect` shows, built from the header alone unless stats are asked for.
-public struct InspectReport: Sendable {
-    public static let schemaVersion = 1
-    public var path: String
-    public var formatVersion: String
-    public var fileSize: Int?
-    public var metadata: Metadata
-    public var layers: [LayerSpec]
-    public var tensors: [TensorRow]
-    public var statsIncluded: Bool
+package struct InspectReport: Sendable {
+    package static let schemaVersion = 1
+    package var path: String
+    package var formatVersion: String
+    package var fileSize: Int?
+    package var metadata: Metadata
+    package var layers: [LayerSpec]
+    package var tensors: [TensorRow]
+    package var statsIncluded: Bool
 
-    public var totalParameters: Int { layers.map(\.parameterCount).reduce(0, +) }
+    package var totalParameters: Int { layers.map(\.parameterCount).reduce(0, +) }
 
     /// From a .lstm file's header; with `stats`, every blob is read, its CRC checked and its
     /// values summarised (a corrupt blob throws).
-    public init(reader: ModelReader, stats: Bool) throws {
+    package init(reader: ModelReader, stats: Bool) throws {
         path = reader.path
         formatVersion = reader.version.description
         fileSize = reader.fileSize
@@ -78,7 +78,7 @@ public struct InspectReport: Sendable {
     }
 
     /// From a model read from another format (JSON, ONNX, safetensors).
-    public init(model: Model, path: String, stats: Bool) {
+    package init(model: Model, path: String, stats: Bool) {
         self.path = path
         formatVersion = FormatVersion.current.description
         fileSize = nil
@@ -97,7 +97,7 @@ public struct InspectReport: Sendable {
 
     // MARK: text
 
-    public func text() -> String {
+    package func text() -> String {
         var out: [String] = []
         out.append("\(safe(path)): lstmtool model, format \(formatVersion)" + (fileSize.map { ", \($0) bytes" } ?? ""))
         let m = metadata
@@ -151,7 +151,7 @@ public struct InspectReport: Sendable {
 
     // MARK: JSON (schema in docs/INSPECT_JSON.md)
 
-    public func json() -> String {
+    package func json() -> String {
         var top: [(String, JSONValue)] = [
             ("inspect_schema_version", .int(InspectReport.schemaVersion)),
             ("path", .string(path)),
@@ -231,4 +231,4 @@ extension String {
 }
 
 /// The same escaping for the command line's error messages, which quote names from files.
-public func escapingControlCharacters(_ s: String) -> String { safe(s) }
+package func escapingControlCharacters(_ s: String) -> String { safe(s) }

@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// File-level inputs and outputs of `lstmtool run` (shapes in docs/CLI.md).

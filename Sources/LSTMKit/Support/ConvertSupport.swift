@@ -1,5 +1,5 @@
 import Foundation
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// Small helpers the importers and exporters share.

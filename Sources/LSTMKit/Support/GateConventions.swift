@@ -1,22 +1,22 @@
 import LSTMCore
 
 /// A gate block of a stacked recurrent tensor.
-public enum Gate: String, Sendable, CaseIterable {
+package enum Gate: String, Sendable, CaseIterable {
     case input, forget, candidate, output  // LSTM (the candidate is PyTorch's g, ONNX's c)
     case update, reset, new                // GRU (z, r, n/h)
     case single                            // RNN
 }
 
 /// Frameworks whose gate orders lstmtool converts from and to.
-public enum Framework: String, Sendable {
+package enum Framework: String, Sendable {
     case lstmtool, onnx, pytorch, keras
 }
 
 /// Every gate order lstmtool knows, in one table (docs/CONVERSIONS.md, from
 /// ../shared/docs/conventions.md §3.3, §5.1, §6.1, §9). Converters never reorder by hand:
 /// they call `reorder` with two rows of this table.
-public enum GateConventions {
-    public static func order(_ framework: Framework, _ cell: CellFamily, coupled: Bool = false) -> [Gate] {
+package enum GateConventions {
+    package static func order(_ framework: Framework, _ cell: CellFamily, coupled: Bool = false) -> [Gate] {
         switch (framework, cell) {
         case (_, .rnn): return [.single]
         case (.lstmtool, .lstm): return coupled ? [.forget, .candidate, .output] : [.input, .forget, .candidate, .output]
@@ -31,14 +31,14 @@ public enum GateConventions {
     }
 
     /// Peephole vector order where a framework stacks them into one tensor (ONNX `P`).
-    public static func peepholeOrder(_ framework: Framework) -> [Gate] {
+    package static func peepholeOrder(_ framework: Framework) -> [Gate] {
         framework == .onnx ? [.input, .output, .forget] : [.input, .forget, .output]
     }
 
     /// Rebuilds a tensor whose first axis stacks gate blocks in order `from` so that it stacks
     /// the blocks named by `to` (a subset, in any order). The bytes of each block are copied
     /// as they are, so the conversion is bit-exact.
-    public static func reorder(_ t: ModelTensor, from: [Gate], to: [Gate]) throws -> ModelTensor {
+    package static func reorder(_ t: ModelTensor, from: [Gate], to: [Gate]) throws -> ModelTensor {
         guard let rows = t.shape.first, rows % from.count == 0 else {
             throw LSTMError(.shape, "a stacked gate tensor of shape \(t.shape) does not split into \(from.count) gate blocks")
         }
@@ -57,12 +57,12 @@ public enum GateConventions {
     }
 
     /// One gate block of a stacked tensor.
-    public static func block(_ t: ModelTensor, _ gate: Gate, of order: [Gate]) throws -> ModelTensor {
+    package static func block(_ t: ModelTensor, _ gate: Gate, of order: [Gate]) throws -> ModelTensor {
         try reorder(t, from: order, to: [gate])
     }
 
     /// Stacks tensors along their first axis (same dtype and trailing shape).
-    public static func stack(_ parts: [ModelTensor]) throws -> ModelTensor {
+    package static func stack(_ parts: [ModelTensor]) throws -> ModelTensor {
         guard let first = parts.first else { throw LSTMError(.conversion, "nothing to stack") }
         for p in parts where p.dtype != first.dtype || Array(p.shape.dropFirst()) != Array(first.shape.dropFirst()) {
             throw LSTMError(.shape, "cannot stack tensors of shapes \(first.shape) and \(p.shape)")
@@ -73,7 +73,7 @@ public enum GateConventions {
     }
 
     /// Splits a tensor along its first axis into `count` equal parts.
-    public static func split(_ t: ModelTensor, into count: Int) throws -> [ModelTensor] {
+    package static func split(_ t: ModelTensor, into count: Int) throws -> [ModelTensor] {
         guard let rows = t.shape.first, count > 0, rows % count == 0 else {
             throw LSTMError(.shape, "cannot split shape \(t.shape) into \(count) equal parts")
         }
@@ -86,7 +86,7 @@ public enum GateConventions {
     /// The element-wise negation (sign bit flipped: exact, NaN payloads kept). Used to move
     /// a coupled LSTM between "keep i, f = 1 - i" (ONNX) and "keep f, i = 1 - f" (lstmtool),
     /// which are the same function for a sigmoid gate because 1 - σ(a) = σ(-a).
-    public static func negated(_ t: ModelTensor) -> ModelTensor {
+    package static func negated(_ t: ModelTensor) -> ModelTensor {
         var out = t
         let size = t.dtype.size
         for i in stride(from: size - 1, to: out.bytes.count, by: size) { out.bytes[i] ^= 0x80 }

@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// A zip archive read through its central directory (PKWARE APPNOTE): what `.npz`, `torch.save`

@@ -3,32 +3,32 @@ import LSTMCore
 /// The comparison of one output with its golden: Polygraphy's vocabulary (max/mean absolute
 /// and relative error, where the worst one is), plus what no peer reports: the error per time
 /// step and the first step that leaves tolerance.
-public struct OutputComparison: Sendable {
-    public var name: String
-    public var shape: [Int]
-    public var atol: Double
-    public var rtol: Double
-    public var passed: Bool
-    public var shapeMismatch: String?
-    public var maxAbsError: Double
-    public var meanAbsError: Double
-    public var maxRelError: Double
-    public var failingElements: Int
+package struct OutputComparison: Sendable {
+    package var name: String
+    package var shape: [Int]
+    package var atol: Double
+    package var rtol: Double
+    package var passed: Bool
+    package var shapeMismatch: String?
+    package var maxAbsError: Double
+    package var meanAbsError: Double
+    package var maxRelError: Double
+    package var failingElements: Int
     /// NaN or Inf in our output where the golden is finite (or the other way round).
-    public var nonFiniteMismatches: Int
+    package var nonFiniteMismatches: Int
     /// Index of the element furthest outside tolerance (or of the largest error).
-    public var worstIndex: [Int]
-    public var worstGot: Double
-    public var worstWant: Double
+    package var worstIndex: [Int]
+    package var worstGot: Double
+    package var worstWant: Double
     /// Names of the axes of `worstIndex` ("step", "batch", "unit", …).
-    public var axes: [String]
+    package var axes: [String]
     /// Largest absolute error at each time step (outputs with a time axis only).
-    public var perStepMaxAbs: [Double]?
-    public var firstFailingStep: Int?
+    package var perStepMaxAbs: [Double]?
+    package var firstFailingStep: Int?
     /// The smallest atol that would pass with this rtol.
-    public var atolNeeded: Double
+    package var atolNeeded: Double
 
-    public init(name: String, got: [Double], gotShape: [Int], want: [Double], wantShape: [Int], axes: [String],
+    package init(name: String, got: [Double], gotShape: [Int], want: [Double], wantShape: [Int], axes: [String],
                 timeAxis: Int?, atol: Double, rtol: Double) {
         self.name = name
         shape = wantShape
@@ -107,7 +107,7 @@ public struct OutputComparison: Sendable {
         passed = failingElements == 0
     }
 
-    public var location: String {
+    package var location: String {
         zip(axes, worstIndex).map { "\($0) \($1)" }.joined(separator: ", ")
     }
 }

@@ -1,30 +1,30 @@
 import Foundation
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// A golden case: a model, its inputs and the outputs an independent implementation
 /// computed, described by a `golden.json` (docs/VERIFY.md).
-public struct GoldenCase: Sendable {
-    public struct Expectation: Sendable {
-        public var outputs: [String: String]  // y / hn / cn → file
-        public var reference: String?
-        public var atol: Double?
-        public var rtol: Double?
+package struct GoldenCase: Sendable {
+    package struct Expectation: Sendable {
+        package var outputs: [String: String]  // y / hn / cn → file
+        package var reference: String?
+        package var atol: Double?
+        package var rtol: Double?
     }
 
-    public var name: String
-    public var directory: String
-    public var file: String
-    public var model: String?
-    public var inputs: [String: String]
-    public var batchFirst: Bool
-    public var expected: [Precision: Expectation]
-    public var importOptions: ImportOptions
+    package var name: String
+    package var directory: String
+    package var file: String
+    package var model: String?
+    package var inputs: [String: String]
+    package var batchFirst: Bool
+    package var expected: [Precision: Expectation]
+    package var importOptions: ImportOptions
 
-    public static let fileName = "golden.json"
+    package static let fileName = "golden.json"
 
     /// Reads `path` (a golden.json, or a folder holding one).
-    public init(path: String) throws {
+    package init(path: String) throws {
         let file = isDirectory(path) ? (path.hasSuffix("/") ? path : path + "/") + GoldenCase.fileName : path
         let any: Any
         do {
@@ -79,12 +79,12 @@ public struct GoldenCase: Sendable {
         importOptions = opts
     }
 
-    public func resolve(_ relative: String) -> String {
+    package func resolve(_ relative: String) -> String {
         relative.hasPrefix("/") ? relative : directory + "/" + relative
     }
 
     /// Every golden.json below `root`, sorted by path.
-    public static func discover(under root: String) throws -> [String] {
+    package static func discover(under root: String) throws -> [String] {
         guard let e = FileManager.default.enumerator(atPath: root) else { throw LSTMError(.io, "\(root): cannot list the folder") }
         var found: [String] = []
         while let rel = e.nextObject() as? String {

@@ -1,22 +1,22 @@
 import Foundation
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// One golden case run at one precision.
-public struct CaseResult: Sendable {
-    public enum Status: String, Sendable { case pass, fail, error }
-    public var name: String
-    public var golden: String
-    public var model: String
-    public var precision: Precision
-    public var reference: String?
-    public var status: Status
-    public var error: String?
-    public var outputs: [OutputComparison]
-    public var seconds: Double
+package struct CaseResult: Sendable {
+    package enum Status: String, Sendable { case pass, fail, error }
+    package var name: String
+    package var golden: String
+    package var model: String
+    package var precision: Precision
+    package var reference: String?
+    package var status: Status
+    package var error: String?
+    package var outputs: [OutputComparison]
+    package var seconds: Double
 
     /// The result of a case whose golden.json could not be read (status `error`).
-    public static func unreadable(golden file: String, error: Error, precision: Precision) -> CaseResult {
+    package static func unreadable(golden file: String, error: Error, precision: Precision) -> CaseResult {
         let dir = AtomicFile.directoryOf(file)
         let name = dir.split(separator: "/").last.map(String.init) ?? file
         return CaseResult(name: name, golden: file, model: "", precision: precision, reference: nil, status: .error,
@@ -25,24 +25,24 @@ public struct CaseResult: Sendable {
 }
 
 /// Tolerances a user forces on every comparison.
-public struct ToleranceOverride: Sendable {
-    public var atol: Double?
-    public var rtol: Double?
-    public init(atol: Double? = nil, rtol: Double? = nil) {
+package struct ToleranceOverride: Sendable {
+    package var atol: Double?
+    package var rtol: Double?
+    package init(atol: Double? = nil, rtol: Double? = nil) {
         self.atol = atol
         self.rtol = rtol
     }
 }
 
-public enum Verifier {
+package enum Verifier {
     /// Default tolerances when neither the golden nor the user gives one: tight for an f64 run
     /// against float64 goldens, float32-level otherwise (docs/VERIFY.md).
-    public static func defaultTolerance(precision: Precision, goldenIsFloat64: Bool) -> (atol: Double, rtol: Double) {
+    package static func defaultTolerance(precision: Precision, goldenIsFloat64: Bool) -> (atol: Double, rtol: Double) {
         precision == .f64 && goldenIsFloat64 ? (1e-9, 1e-9) : (1e-5, 1e-4)
     }
 
     /// Runs `golden` at `precision`; `modelPath` overrides the golden's own model.
-    public static func verify(_ golden: GoldenCase, precision: Precision, modelPath: String?,
+    package static func verify(_ golden: GoldenCase, precision: Precision, modelPath: String?,
                               tolerance: ToleranceOverride = ToleranceOverride(), limits: RunLimits = RunLimits()) -> CaseResult {
         let start = Date()
         let exp = golden.expected[precision]!
@@ -128,18 +128,18 @@ public enum Verifier {
 }
 
 /// The results of a `verify` run and their text and JSON forms.
-public struct VerifyReport: Sendable {
-    public var results: [CaseResult]
-    public init(results: [CaseResult]) { self.results = results }
+package struct VerifyReport: Sendable {
+    package var results: [CaseResult]
+    package init(results: [CaseResult]) { self.results = results }
 
-    public var passed: Int { results.filter { $0.status == .pass }.count }
-    public var failed: Int { results.filter { $0.status == .fail }.count }
-    public var errors: Int { results.filter { $0.status == .error }.count }
+    package var passed: Int { results.filter { $0.status == .pass }.count }
+    package var failed: Int { results.filter { $0.status == .fail }.count }
+    package var errors: Int { results.filter { $0.status == .error }.count }
 
     /// 0 all passed, 2 some output out of tolerance, 1 something could not be read or run.
-    public var exitCode: Int32 { errors > 0 ? 1 : failed > 0 ? 2 : 0 }
+    package var exitCode: Int32 { errors > 0 ? 1 : failed > 0 ? 2 : 0 }
 
-    public func text(verbose: Bool) -> String {
+    package func text(verbose: Bool) -> String {
         var lines: [String] = []
         for r in results {
             let head = "\(r.status.rawValue.uppercased()) \(safe(r.name)) [\(r.precision.rawValue)]"
@@ -175,7 +175,7 @@ public struct VerifyReport: Sendable {
         return idx.map { "t\($0)=\(sci(s[$0]))" }.joined(separator: " ")
     }
 
-    public func json() -> String {
+    package func json() -> String {
         let cases: [JSONValue] = results.map { r in
             var f: [(String, JSONValue)] = [
                 ("name", .string(r.name)), ("golden", .string(r.golden)), ("model", .string(r.model)),

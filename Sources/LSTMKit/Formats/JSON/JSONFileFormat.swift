@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// The lossless JSON text form (docs/JSON_FORM.md): a JSON object, told by its extension or

@@ -2,12 +2,12 @@ import Foundation
 import LSTMCore
 
 /// The lossless JSON text form of a model (docs/JSON_FORM.md).
-public enum JSONForm {
-    public static let formatName = "lstmtool-json"
+package enum JSONForm {
+    package static let formatName = "lstmtool-json"
 
     // MARK: writing
 
-    public static func encode(_ model: Model) throws -> String {
+    package static func encode(_ model: Model) throws -> String {
         try model.validate()
         var top: [(String, JSONValue)] = [
             ("format", .string(formatName)),
@@ -126,7 +126,7 @@ public enum JSONForm {
 
     // MARK: reading
 
-    public static func decode(_ bytes: [UInt8], path: String) throws -> Model {
+    package static func decode(_ bytes: [UInt8], path: String) throws -> Model {
         let any: Any
         do {
             // Not JSONSerialization: it does not parse every decimal to the nearest double.

@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// The fixed-size preamble at the start of every .lstm file (docs/FORMAT.md).

@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// lstmtool's own format (docs/FORMAT.md): recognised by its magic number.

@@ -1,28 +1,28 @@
 import Foundation
-import LSTMCodec
+package import LSTMCodec
 import LSTMCore
 
 /// Opens a .lstm file. Creating a reader reads and validates the preamble and the header
 /// only (never a blob), so it costs the same for a 1 KiB and a 10 GiB model.
-public final class ModelReader: Sendable {
-    public let path: String
-    public let version: FormatVersion
-    public let header: HeaderRecord
-    public let fileSize: Int
+package final class ModelReader: Sendable {
+    package let path: String
+    package let version: FormatVersion
+    package let header: HeaderRecord
+    package let fileSize: Int
     /// Where the blob section starts in the file, and its alignment.
-    public let blobOffset: Int
-    public let alignment: Int
+    package let blobOffset: Int
+    package let alignment: Int
     private let file: MappedFile
 
     /// Longest a single blob may inflate to: deflate cannot exceed ~1032:1.
     static let maxInflateRatio = 1032
 
-    public convenience init(path: String) throws {
+    package convenience init(path: String) throws {
         try self.init(file: MappedFile(path: path))
     }
 
     /// Reads a model held in memory (`name` appears in errors).
-    public convenience init(bytes: [UInt8], name: String) throws {
+    package convenience init(bytes: [UInt8], name: String) throws {
         try self.init(file: MappedFile(bytes: bytes, name: name))
     }
 
@@ -110,7 +110,7 @@ public final class ModelReader: Sendable {
 
     /// Decodes one tensor: bounds were checked at open; inflates into exactly the declared
     /// size and checks the CRC.
-    public func tensor(_ entry: TensorEntry) throws -> ModelTensor {
+    package func tensor(_ entry: TensorEntry) throws -> ModelTensor {
         let start = blobOffset + entry.offset
         let range = start..<(start + entry.storedSize)
         let what = "\(path): tensor \(entry.name)"
@@ -133,7 +133,7 @@ public final class ModelReader: Sendable {
     }
 
     /// Reads every tensor and assembles the model.
-    public func model() throws -> Model {
+    package func model() throws -> Model {
         var layers = header.layers.map { Layer(spec: $0, passes: Array(repeating: [:], count: $0.direction.count)) }
         let decoded = try decodeAll(header.tensors)
         for (entry, t) in zip(header.tensors, decoded) {

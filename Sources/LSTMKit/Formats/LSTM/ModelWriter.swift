@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// How the deflate streams of compressed tensors are produced; every choice is a standard

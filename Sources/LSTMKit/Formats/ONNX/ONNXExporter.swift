@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// Writes a model as an ONNX graph (opset 17, IR 8) with one RNN/LSTM/GRU node per layer

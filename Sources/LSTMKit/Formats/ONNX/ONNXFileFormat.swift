@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// ONNX models: RNN, LSTM and GRU nodes and the stacks exporters build around them

@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// Imports the recurrent stack of an ONNX graph (docs/CONVERSIONS.md).

@@ -1,5 +1,5 @@
 import Foundation
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// Reads the values of ONNX TensorProtos (initializers and Constant values): raw_data or

@@ -1,5 +1,5 @@
 import Foundation
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// A safetensors file: an 8-byte little-endian header length, a JSON header and the raw

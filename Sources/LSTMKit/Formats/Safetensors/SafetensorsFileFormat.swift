@@ -1,4 +1,4 @@
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// PyTorch state dicts saved as safetensors (`safetensors.torch.save_file`): the tensors of a

@@ -1,5 +1,5 @@
 import Foundation
-import LSTMCodec
+internal import LSTMCodec
 import LSTMCore
 
 /// The named tensors of a framework's state dict, read on demand: what a safetensors file or

@@ -33,7 +33,9 @@ let package = Package(
         .executableTarget(name: "lstmbench", dependencies: ["LSTMKit", "LSTMCodec"]),
         // libFuzzer target over every reader of untrusted bytes (tools/fuzz.sh).
         .executableTarget(name: "lstmfuzz", dependencies: ["LSTMKit"]),
-        .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit", "LSTMCodec", "LSTMCore"]),
+        // Depends on the CLI target so that SwiftPM builds the binary the CLI tests run, in the
+        // same build folder, and so that parsing tests can call `parseAsRoot` in process.
+        .testTarget(name: "LSTMKitTests", dependencies: ["LSTMKit", "LSTMCodec", "LSTMCore", "lstmtool"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,7 +30,7 @@ struct VerifyCommand: ParsableCommand {
     var golden: String?
 
     @Option(help: "f32, f64, or all (every precision the golden has outputs for).")
-    var precision: String = "all"
+    var precision: PrecisionChoice = .all
 
     @Option(help: "Absolute tolerance for every output (default: the golden's, else by precision).")
     var atol: Double?
@@ -45,7 +45,6 @@ struct VerifyCommand: ParsableCommand {
     var verbose = false
 
     func validate() throws {
-        guard ["f32", "f64", "all"].contains(precision) else { throw ValidationError("--precision must be f32, f64 or all") }
         if let a = atol, !(a >= 0) { throw ValidationError("--atol must be >= 0") }
         if let r = rtol, !(r >= 0) { throw ValidationError("--rtol must be >= 0") }
     }
@@ -55,7 +54,7 @@ struct VerifyCommand: ParsableCommand {
         do {
             let tol = ToleranceOverride(atol: atol, rtol: rtol)
             func runCase(_ g: GoldenCase, _ modelPath: String?) {
-                for p in Precision.allCases where g.expected[p] != nil && (precision == "all" || precision == p.rawValue) {
+                for p in Precision.allCases where g.expected[p] != nil && precision.includes(p) {
                     results.append(Verifier.verify(g, precision: p, modelPath: modelPath, tolerance: tol, limits: limitsFromEnvironment()))
                 }
             }
@@ -69,7 +68,7 @@ struct VerifyCommand: ParsableCommand {
                     do {
                         runCase(try GoldenCase(path: file), nil)
                     } catch {
-                        results.append(CaseResult.unreadable(golden: file, error: error, precision: precision == "f64" ? .f64 : .f32))
+                        results.append(CaseResult.unreadable(golden: file, error: error, precision: precision == .f64 ? .f64 : .f32))
                     }
                 }
             } else if !pathExists(target) {
@@ -78,7 +77,7 @@ struct VerifyCommand: ParsableCommand {
                 throw LSTMError(.invalidInput, "\(target): give a folder of golden cases, or a model with --golden")
             }
             guard !results.isEmpty else {
-                throw LSTMError(.invalidInput, "\(golden ?? target): no golden case has \(precision) expectations, nothing was checked")
+                throw LSTMError(.invalidInput, "\(golden ?? target): no golden case has \(precision.rawValue) expectations, nothing was checked")
             }
         } catch {
             throw fail(error)
@@ -87,4 +86,11 @@ struct VerifyCommand: ParsableCommand {
         print(json ? report.json() : report.text(verbose: verbose), terminator: "")
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
+}
+
+/// Which precisions `verify` runs.
+enum PrecisionChoice: String, CaseIterable, ExpressibleByArgument {
+    case f32, f64, all
+
+    func includes(_ p: Precision) -> Bool { self == .all || rawValue == p.rawValue }
 }

@@ -164,16 +164,15 @@ enum KitTest {
 
     // MARK: the CLI binary
 
-    /// The lstmtool executable next to the test bundle (SwiftPM builds it with the tests),
-    /// else in the scratch paths the project uses.
+    /// The lstmtool executable this build made: the test target depends on the CLI target,
+    /// so SwiftPM links it into the build folder that holds the test bundle. Never a binary
+    /// found elsewhere, which could be stale.
     static let binary: String? = {
-        var candidates: [String] = []
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0])
-        candidates.append(exe.deletingLastPathComponent().appendingPathComponent("lstmtool").path)
-        candidates.append(exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("lstmtool").path)
-        for b in Bundle.allBundles { candidates.append(b.bundleURL.deletingLastPathComponent().appendingPathComponent("lstmtool").path) }
-        candidates += [".build-tests/debug/lstmtool", ".build/debug/lstmtool"].map(path)
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        let bundles = Bundle.allBundles.map(\.bundleURL).filter { $0.pathExtension == "xctest" }
+        let folder = bundles.first?.deletingLastPathComponent()
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidate = folder.appendingPathComponent("lstmtool").path
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
     }()
 
     struct Result {

@@ -71,8 +71,10 @@ public final class RecurrentModel: @unchecked Sendable {
     public var layers: [Layer] { definition.layers }
     /// Name, description, source and free properties.
     public var metadata: Metadata { definition.metadata }
-    /// True when a layer runs in both directions: such a model takes whole sequences.
-    public var isBidirectional: Bool { layers.contains { $0.spec.direction == .bidirectional } }
+    /// True when every layer runs forward in time, so that a sequence can be fed in chunks
+    /// with a carried state. A bidirectional or reverse layer starts at the end of the
+    /// sequence: such a model takes whole sequences.
+    public var canStream: Bool { layers.allSatisfy { $0.spec.direction == .forward } }
 
     /// Writes the model to `url` in the format its extension names (atomically).
     public func write(to url: URL, options: WriteOptions = WriteOptions()) throws {
@@ -99,8 +101,9 @@ public final class RecurrentModel: @unchecked Sendable {
     /// Call it again with the next chunk of the same sequences to stream: the outputs and the
     /// state are bitwise the same as one run over the whole sequence.
     ///
-    /// A model with a bidirectional layer needs whole sequences (its reverse pass starts at
-    /// the end): it accepts only a state at step 0, and throws otherwise.
+    /// A model with a bidirectional or reverse layer needs whole sequences (its reverse pass
+    /// starts at the end): it accepts only a state at step 0 (``canStream`` is false), and
+    /// throws otherwise.
     ///
     /// - Parameters:
     ///   - sequenceLengths: per batch entry, how many of this call's steps are valid (each in
@@ -117,8 +120,8 @@ public final class RecurrentModel: @unchecked Sendable {
         guard b == state.batchSize else {
             throw LSTMError(.shape, "input has batch size \(b) but the state holds \(state.batchSize) sequences")
         }
-        if isBidirectional && state.steps > 0 {
-            throw LSTMError(.invalidInput, "this model has a bidirectional layer, so it runs whole sequences only: start each sequence from initialState(batchSize:) (this state has already run \(state.steps) steps)")
+        if !canStream && state.steps > 0 {
+            throw LSTMError(.invalidInput, "this model has a bidirectional or reverse layer, so it runs whole sequences only: start each sequence from initialState(batchSize:) (this state has already run \(state.steps) steps)")
         }
         try RunChecks.workingMemory(model: definition, steps: t, batch: b, elementSize: MemoryLayout<Scalar>.size, limits: limits)
         if let lens = sequenceLengths { try RunChecks.lengths(lens, steps: t, batch: b) }

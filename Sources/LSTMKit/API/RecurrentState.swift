@@ -26,7 +26,7 @@ public struct RecurrentState<Scalar: RecurrentScalar>: Equatable, Sendable {
     /// How many sequences the state holds (B).
     public let batchSize: Int
     /// Steps run since the state was made (``RecurrentModel/initialState(batchSize:)``);
-    /// a model with a bidirectional layer accepts only a state at step 0.
+    /// a model that cannot stream (``RecurrentModel/canStream``) accepts only a state at step 0.
     public internal(set) var steps: Int
 
     /// A state from its layers (shapes are checked when a run uses it).

@@ -1,0 +1,93 @@
+import ArgumentParser
+import XCTest
+@testable import LSTMKit
+@testable import lstmtool
+
+/// Every subcommand's options parsed in process (swift-argument-parser's `parseAsRoot`):
+/// values land where they should, enums refuse unknown words, validation refuses bad values.
+final class CLIParsingTests: XCTestCase {
+    func parse<C: ParsableCommand>(_ args: [String], as _: C.Type, file: StaticString = #filePath, line: UInt = #line) throws -> C {
+        let parsed = try LSTMTool.parseAsRoot(args)
+        return try XCTUnwrap(parsed as? C, "\(args) parsed as \(type(of: parsed))", file: file, line: line)
+    }
+
+    func assertRefused(_ args: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try LSTMTool.parseAsRoot(args), "\(args) should be refused", file: file, line: line)
+    }
+
+    func testInspect() throws {
+        let c = try parse(["inspect", "m.lstm", "--stats", "--json", "--cell", "gru", "--nonlinearity", "relu",
+                           "--prefix", "enc.rnn.", "--node", "LSTM_1"], as: InspectCommand.self)
+        XCTAssertEqual(c.file, "m.lstm")
+        XCTAssertTrue(c.stats)
+        XCTAssertTrue(c.json)
+        XCTAssertEqual(c.importOptions.options.cell, .gru)
+        XCTAssertEqual(c.importOptions.options.nonlinearity, .relu)
+        XCTAssertEqual(c.importOptions.options.prefix, "enc.rnn.")
+        XCTAssertEqual(c.importOptions.options.node, "LSTM_1")
+        let d = try parse(["inspect", "m.lstm"], as: InspectCommand.self)
+        XCTAssertFalse(d.stats || d.json)
+        XCTAssertNil(d.importOptions.options.cell)
+        assertRefused(["inspect", "m.lstm", "--cell", "transformer"])
+        assertRefused(["inspect", "m.lstm", "--nonlinearity", "sigmoid"])
+        assertRefused(["inspect"])
+    }
+
+    func testConvert() throws {
+        let c = try parse(["convert", "a.onnx", "b.lstm", "--encoding", "shuffle_zlib", "--level", "9", "--strategy", "standard"],
+                          as: ConvertCommand.self)
+        XCTAssertEqual(c.input, "a.onnx")
+        XCTAssertEqual(c.output, "b.lstm")
+        XCTAssertEqual(c.encoding, .shuffleZlib)
+        XCTAssertEqual(c.level, 9)
+        XCTAssertEqual(c.strategy, .standard)
+        let d = try parse(["convert", "a.onnx", "b.json"], as: ConvertCommand.self)
+        XCTAssertNil(d.encoding)
+        XCTAssertEqual(d.level, 6)
+        XCTAssertEqual(d.strategy, .huffmanOnly)
+        assertRefused(["convert", "a.onnx", "b.lstm", "--encoding", "gzip"])
+        assertRefused(["convert", "a.onnx", "b.lstm", "--level", "10"])
+        assertRefused(["convert", "a.onnx", "b.lstm", "--strategy", "fast"])
+        assertRefused(["convert", "a.onnx", "b.txt"])  // no format writes .txt
+        for out in ["b.lstm", "b.json", "b.onnx", "b.safetensors"] {
+            XCTAssertNoThrow(try LSTMTool.parseAsRoot(["convert", "a.onnx", out]), out)
+        }
+    }
+
+    func testRun() throws {
+        let c = try parse(["run", "m.lstm", "--input", "x.npy", "--output", "y.npy", "--initial-h", "h0.npy", "--initial-c", "c0.npz",
+                           "--sequence-lengths", "l.npy", "--final-h", "hn.npy", "--final-c", "cn.npy", "--batch-first",
+                           "--precision", "f64", "--prefix", "rnn."], as: RunCommand.self)
+        XCTAssertEqual(c.model, "m.lstm")
+        XCTAssertEqual(c.input, "x.npy")
+        XCTAssertEqual(c.output, "y.npy")
+        XCTAssertEqual(c.initialH, "h0.npy")
+        XCTAssertEqual(c.initialC, "c0.npz")
+        XCTAssertEqual(c.sequenceLengths, "l.npy")
+        XCTAssertEqual(c.finalH, "hn.npy")
+        XCTAssertEqual(c.finalC, "cn.npy")
+        XCTAssertTrue(c.batchFirst)
+        XCTAssertEqual(c.precision, .f64)
+        XCTAssertEqual(c.importOptions.options.prefix, "rnn.")
+        XCTAssertEqual(try parse(["run", "m.lstm", "--input", "x", "--output", "y"], as: RunCommand.self).precision, .f32)
+        assertRefused(["run", "m.lstm", "--input", "x.npy"])
+        assertRefused(["run", "m.lstm", "--input", "x.npy", "--output", "y.npy", "--precision", "f16"])
+        assertRefused(["run", "m.lstm", "--input", "x.npy", "--output", "y.npy", "--final-h", "./y.npy"])
+    }
+
+    func testVerify() throws {
+        let c = try parse(["verify", "m.lstm", "--golden", "g", "--precision", "f32", "--atol", "1e-4", "--rtol", "0.01", "--json", "-v"],
+                          as: VerifyCommand.self)
+        XCTAssertEqual(c.target, "m.lstm")
+        XCTAssertEqual(c.golden, "g")
+        XCTAssertEqual(c.precision, .f32)
+        XCTAssertEqual(c.atol, 1e-4)
+        XCTAssertEqual(c.rtol, 0.01)
+        XCTAssertTrue(c.json)
+        XCTAssertTrue(c.verbose)
+        XCTAssertEqual(try parse(["verify", "fixtures"], as: VerifyCommand.self).precision, .all)
+        assertRefused(["verify", "fixtures", "--precision", "f16"])
+        assertRefused(["verify", "fixtures", "--atol", "-1"])
+        assertRefused(["verify", "fixtures", "--rtol", "-0.5"])
+    }
+}

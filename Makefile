@@ -38,6 +38,8 @@ test: deps pydeps
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(DEBUG_BIN) verify fixtures
 	$(PY) tools/test_onnx_export.py $(DEBUG_BIN)
+	tools/test_examples.sh
+	python3 tools/check_doc_comments.py
 	@if [ -f $(SHARED_CHECK) ]; then $(PY) $(SHARED_CHECK) $(DEBUG_BIN); else echo "($(SHARED_CHECK) not present: PyTorch contract check skipped)"; fi
 
 demo: release

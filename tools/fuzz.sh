@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every reader of untrusted bytes (.lstm, .json, .npy, .npz, .safetensors, .onnx) with libFuzzer under
+# Fuzzes every reader of untrusted bytes (every model format of the registry, .npy, .npz) with libFuzzer under
 # AddressSanitizer, seeded with the fixtures. CRC checks are skipped in this build only
 # (-DLSTMTOOL_FUZZING) so that mutations reach the code behind them.
 #   tools/fuzz.sh [SECONDS]      (default 60)
@@ -13,15 +13,20 @@ swift build --product lstmfuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DL
   --scratch-path .build-fuzz >/tmp/lstmfuzz-build.log 2>&1 || { tail -20 /tmp/lstmfuzz-build.log; exit 1; }
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
+# Selector bytes come from the harness itself (the registry's order), so a new format is
+# fuzzed without editing this script; seeds are every fixture file of that format's extensions.
 i=0
 prefix() { printf "\\x$(printf %02x "$1")" ; }
-for f in fixtures/format/v1.0/*.lstm; do { prefix 0; cat "$f"; } >"$corpus/lstm$((i++))"; done
-for f in fixtures/golden/lstm/model.json fixtures/golden/gru_reset_before/model.json; do { prefix 1; cat "$f"; } >"$corpus/json$((i++))"; done
-for f in fixtures/golden/lstm/*.npy; do { prefix 2; cat "$f"; } >"$corpus/npy$((i++))"; done
-python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,3),np.float32))" "$corpus/seed.npz" 2>/dev/null \
-  && { prefix 3; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))" && rm "$corpus/seed.npz"
-for f in fixtures/pytorch/gru_1l/model.safetensors fixtures/pytorch/lstm_proj/model.safetensors; do { prefix 4; cat "$f"; } >"$corpus/st$((i++))"; done
-for f in fixtures/pytorch/lstm_1l/model.onnx fixtures/golden/lstm_peephole_all/model.onnx fixtures/golden/gru_reset_before/model.onnx; do { prefix 5; cat "$f"; } >"$corpus/onnx$((i++))"; done
+while read -r index name; do
+  case $name in
+    npy) files=$(ls fixtures/golden/lstm/*.npy) ;;
+    npz) python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,3),np.float32))" "$corpus/seed.npz" 2>/dev/null || continue
+         { prefix "$index"; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))"; rm -f "$corpus/seed.npz"; continue ;;
+    *) files=$(find fixtures -type f -name "*.$name" -size -256k | sort | head -n 12) ;;
+  esac
+  for f in $files; do { prefix "$index"; cat "$f"; } >"$corpus/$name$((i++))"; done
+done < <(LSTMFUZZ_LIST=1 SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz)
+echo "seeded $(ls "$corpus" | wc -l) inputs"
 SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time="$seconds" -rss_limit_mb=4096 \
   -max_len=65536 -print_final_stats=1 "$corpus"; status=$?
 rm -f /dev/shm/lstmfuzz-*

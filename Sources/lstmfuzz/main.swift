@@ -3,35 +3,45 @@
 //   swift build --product lstmfuzz --sanitize=fuzzer --sanitize=address \
 //       -Xswiftc -DLSTMTOOL_FUZZING --scratch-path .build-fuzz
 //   SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time=60 -rss_limit_mb=4096 CORPUS/
-// The first input byte picks the reader (.lstm, .json, .npy, .npz, .safetensors, .onnx);
-// the rest is its input.
+// The first input byte picks the reader: every model format of the registry
+// (`ModelFormats.importers`, in order), then the .npy and .npz readers; the rest is its input.
+// `LSTMFUZZ_LIST=1 lstmfuzz` prints the readers with their selector bytes and exits.
 import Foundation
 import LSTMKit
 
-/// The ONNX and safetensors importers read files (ONNX may name external data beside the
-/// model), so their inputs go through a file in memory-backed /dev/shm.
+/// Importers read files (ONNX may name external data beside the model), so their inputs go
+/// through a file in memory-backed /dev/shm, named with the format's extension.
 let scratch = "/dev/shm/lstmfuzz-\(getpid())"
 
-func loadThroughFile(_ bytes: [UInt8], ext: String) {
-    let path = scratch + ext
+/// Every reader: the registry's formats, then the array readers `run` and `verify` use.
+// libFuzzer calls in on one thread; the table is built once and never changed.
+nonisolated(unsafe) let readers: [(name: String, read: ([UInt8]) -> Void)] =
+    ModelFormats.importers.map { format -> (name: String, read: ([UInt8]) -> Void) in
+        (format.name, { bytes in importThroughFile(format, bytes) })
+    } + [
+        ("npy", { _ = try? Npy.decode($0, name: "fuzz.npy") }),
+        ("npz", { _ = try? Npz.decode($0, name: "fuzz.npz") }),
+    ]
+
+func importThroughFile(_ format: any ModelImporter, _ bytes: [UInt8]) {
+    let path = scratch + "." + (format.extensions.first ?? format.name)
     guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { return }
-    _ = try? ModelFormats.read(path).model
+    _ = try? format.importModel(at: path, options: ImportOptions())
+}
+
+@_cdecl("LLVMFuzzerInitialize")
+public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
+    if ProcessInfo.processInfo.environment["LSTMFUZZ_LIST"] != nil {
+        for (i, r) in readers.enumerated() { print(i, r.name) }
+        exit(0)
+    }
+    return 0
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     guard size > 0 else { return 0 }
     let bytes = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
-    switch data[0] % 6 {
-    case 0:
-        if let reader = try? ModelReader(bytes: bytes, name: "fuzz.lstm") {
-            _ = try? reader.model()
-        }
-    case 1: _ = try? JSONForm.decode(bytes, path: "fuzz.json")
-    case 2: _ = try? Npy.decode(bytes, name: "fuzz.npy")
-    case 3: _ = try? Npz.decode(bytes, name: "fuzz.npz")
-    case 4: loadThroughFile(bytes, ext: ".safetensors")
-    default: loadThroughFile(bytes, ext: ".onnx")
-    }
+    readers[Int(data[0]) % readers.count].read(bytes)
     return 0
 }

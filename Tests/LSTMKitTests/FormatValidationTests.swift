@@ -318,21 +318,36 @@ final class FormatValidationTests: XCTestCase {
 
     /// Random bytes, random bytes behind a good preamble and mutated headers (with their CRC
     /// fixed so that the protobuf decoder and the checks behind it see them) never crash.
-    func testGarbageNeverCrashes() throws {
+    /// Garbage is refused with an LSTMError. A mutated file is either refused or, where the
+    /// change lands in bytes that carry no meaning (alignment padding), read as exactly the
+    /// original model: never a different model.
+    func testGarbageIsRefusedAndMutationsNeverChangeTheModel() throws {
         var rng = KitTest.RNG(99)
         let path = dir + "/garbage.lstm"
-        func attempt(_ bytes: [UInt8]) {
+        let original = KitTest.model(KitTest.variants[7].specs, encoding: .zlib)
+        var refused = 0, unchanged = 0
+        /// `.refused`: random bytes; `.refusedOrOriginal`: mutations the CRCs cover;
+        /// `.anyValidModel`: a header re-checksummed after mutation is a legitimate file.
+        enum Expect { case refused, refusedOrOriginal, anyValidModel }
+        func attempt(_ bytes: [UInt8], _ expect: Expect = .refused) {
             KitTest.write(bytes, to: path)
             do {
                 let r = try ModelReader(path: path)
                 _ = try InspectReport(reader: r, stats: false)
-                _ = try r.model()
+                let m = try r.model()
+                switch expect {
+                case .refused: XCTFail("garbage of \(bytes.count) bytes was accepted")
+                case .refusedOrOriginal: XCTAssertEqual(m.layers, original.layers, "a mutation was read as a different model")
+                case .anyValidModel: XCTAssertNoThrow(try m.validate())
+                }
+                unchanged += 1
             } catch is LSTMError {
+                refused += 1
             } catch {
                 XCTFail("not an LSTMError: \(error)")
             }
         }
-        let good = try KitTest.encode(KitTest.model(KitTest.variants[7].specs, encoding: .zlib))
+        let good = try KitTest.encode(original)
         let parts = try KitTest.split(good)
         for size in [0, 1, 7, 8, 9, 63, 64, 65, 100, 1000, 4096, 70_000] {
             let random = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -351,12 +366,13 @@ final class FormatValidationTests: XCTestCase {
                 }
                 if hb.isEmpty { break }
             }
-            attempt(KitTest.assemble(headerBytes: hb, blobs: parts.blobs))
+            attempt(KitTest.assemble(headerBytes: hb, blobs: parts.blobs), .anyValidModel)
         }
         for _ in 0..<200 {
             var f = good
             for _ in 0..<(1 + rng.int(3)) { f[rng.int(f.count)] = UInt8(truncatingIfNeeded: rng.next()) }
-            attempt(f)
+            attempt(f, .refusedOrOriginal)
         }
+        XCTAssertGreaterThan(refused, 600, "most garbage is refused (\(refused) refused, \(unchanged) read)")
     }
 }

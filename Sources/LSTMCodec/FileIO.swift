@@ -173,3 +173,23 @@ public func isDirectory(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
 }
+
+/// A range of a mapped file, as a tensor's bytes: the file stays mapped while any tensor
+/// refers to it, so a raw tensor is read from the page cache without a copy.
+public struct MappedRange: ExternalBytes {
+    public let file: MappedFile
+    public let range: Range<Int>
+
+    /// `range` must lie inside the file (the reader checked it against the blob table).
+    public init(file: MappedFile, range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= file.size, "range outside the file")
+        self.file = file
+        self.range = range
+    }
+
+    public var count: Int { range.count }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try file.withBytes(range, body)
+    }
+}

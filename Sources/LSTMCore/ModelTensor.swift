@@ -1,11 +1,31 @@
+/// Bytes that live outside Swift's arrays: a range of a memory-mapped file, kept mapped for
+/// as long as a tensor refers to it (the conformer owns the mapping).
+public protocol ExternalBytes: Sendable {
+    /// How many bytes there are.
+    var count: Int { get }
+    /// Calls `body` with the bytes; the pointer is valid only inside `body`.
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}
+
 /// A dense tensor: little-endian element bytes with their type and shape.
 ///
 /// The bytes are the raw (decoded) values; `encoding` is only how the tensor prefers to be
-/// stored when the model is written, so that a read → write round trip keeps it.
+/// stored when the model is written, so that a read → write round trip keeps it. A raw
+/// tensor read from a `.lstm` file refers to the file's memory map instead of copying it;
+/// `withUnsafeBytes` reads either kind without a copy, `bytes` makes an array of them.
 public struct ModelTensor: Equatable, Sendable {
+    /// Where the bytes live.
+    enum Storage: Sendable {
+        case owned([UInt8])
+        case external(any ExternalBytes)
+    }
+
+    /// The element type.
     public var dtype: DType
+    /// The size of each dimension (row-major).
     public var shape: [Int]
-    public var bytes: [UInt8]
+    var storage: Storage
+    /// How the tensor prefers to be stored when written (raw, zlib, shuffle_zlib).
     public var encoding: Encoding
     /// Protobuf fields of this tensor's header entry that this version does not know.
     public var unknownFields: [UnknownField]
@@ -20,9 +40,78 @@ public struct ModelTensor: Equatable, Sendable {
         }
         self.dtype = dtype
         self.shape = shape
-        self.bytes = bytes
+        self.storage = .owned(bytes)
         self.encoding = encoding
         self.unknownFields = unknownFields
+    }
+
+    /// A tensor whose bytes stay where they are (a memory-mapped file's range), checked
+    /// against the shape like the array form.
+    public init(dtype: DType, shape: [Int], external: any ExternalBytes, encoding: Encoding = .raw,
+                unknownFields: [UnknownField] = []) throws {
+        let count = try checkedProduct(shape, what: "tensor shape \(shape)")
+        let (size, overflow) = count.multipliedReportingOverflow(by: dtype.size)
+        guard !overflow, size == external.count else {
+            throw LSTMError(.sizeMismatch, "tensor of shape \(shape) and dtype \(dtype.rawValue) needs "
+                            + "\(count) × \(dtype.size) bytes, got \(external.count)")
+        }
+        self.dtype = dtype
+        self.shape = shape
+        self.storage = .external(external)
+        self.encoding = encoding
+        self.unknownFields = unknownFields
+    }
+
+    /// The element bytes, little-endian. Reading makes an array (a copy, when the tensor
+    /// refers to a mapped file); changing them moves the tensor into an array of its own.
+    public var bytes: [UInt8] {
+        get {
+            switch storage {
+            case .owned(let a): return a
+            case .external(let e): return e.withUnsafeBytes { Array($0) }
+            }
+        }
+        _modify {
+            var a: [UInt8]
+            switch storage {
+            case .owned(let owned): a = owned
+            case .external(let e): a = e.withUnsafeBytes { Array($0) }
+            }
+            storage = .owned([])  // so that `a` is the only reference and changes in place
+            defer { storage = .owned(a) }
+            yield &a
+        }
+        set { storage = .owned(newValue) }
+    }
+
+    /// The number of element bytes.
+    public var byteCount: Int {
+        switch storage {
+        case .owned(let a): return a.count
+        case .external(let e): return e.count
+        }
+    }
+
+    /// True when the bytes are read from a memory map rather than held in an array.
+    public var isMapped: Bool {
+        if case .external = storage { return true }
+        return false
+    }
+
+    /// Calls `body` with the element bytes, without a copy.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        switch storage {
+        case .owned(let a): return try a.withUnsafeBytes(body)
+        case .external(let e): return try e.withUnsafeBytes(body)
+        }
+    }
+
+    /// Equal when dtype, shape, encoding, unknown fields and every byte are equal, wherever
+    /// the bytes live.
+    public static func == (a: ModelTensor, b: ModelTensor) -> Bool {
+        guard a.dtype == b.dtype, a.shape == b.shape, a.encoding == b.encoding, a.unknownFields == b.unknownFields,
+              a.byteCount == b.byteCount else { return false }
+        return a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.elementsEqual(y) } }
     }
 
     public init(_ values: [Float], shape: [Int], encoding: Encoding = .raw) {
@@ -31,7 +120,7 @@ public struct ModelTensor: Equatable, Sendable {
         for (i, v) in values.enumerated() { storeLE(v.bitPattern, into: &bytes, at: i * 4) }
         self.dtype = .float32
         self.shape = shape
-        self.bytes = bytes
+        self.storage = .owned(bytes)
         self.encoding = encoding
         self.unknownFields = []
     }
@@ -51,16 +140,16 @@ public struct ModelTensor: Equatable, Sendable {
             case .bfloat16: storeLE(bfloat16Bits(Float(v)), into: &bytes, at: i * 2)
             }
         }
-        self.bytes = bytes
+        self.storage = .owned(bytes)
     }
 
-    public var elementCount: Int { bytes.count / dtype.size }
+    public var elementCount: Int { byteCount / dtype.size }
 
     /// Every element widened exactly to Double.
     public func doubles() -> [Double] {
         let n = elementCount
         var out = [Double](repeating: 0, count: n)
-        bytes.withUnsafeBytes { raw in
+        withUnsafeBytes { raw in
             switch dtype {
             case .float64:
                 for i in 0..<n { out[i] = Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self))) }
@@ -80,7 +169,7 @@ public struct ModelTensor: Equatable, Sendable {
         if dtype == .float32 {
             let n = elementCount
             var out = [Float](repeating: 0, count: n)
-            bytes.withUnsafeBytes { raw in
+            withUnsafeBytes { raw in
                 for i in 0..<n { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
             }
             return out

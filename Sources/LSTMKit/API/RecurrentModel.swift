@@ -47,16 +47,17 @@ public final class RecurrentModel: @unchecked Sendable {
     /// Reads a model of any known format (``ModelFormats``), told by content and extension.
     public convenience init(contentsOf url: URL, options: Options = Options()) throws {
         let result = try ModelFormats.read(url.path, options: options.importOptions)
-        try self.init(result.model, notes: result.notes, sourceFormat: result.formatName, options: options)
+        // Importers hand out validated models (ImportResult): validated once, on the way in.
+        self.init(validated: result.model, notes: result.notes, sourceFormat: result.formatName, options: options)
     }
 
     /// A model from its description, which is validated.
     public convenience init(_ definition: Model, options: Options = Options()) throws {
-        try self.init(definition, notes: [], sourceFormat: nil, options: options)
+        try definition.validate()
+        self.init(validated: definition, notes: [], sourceFormat: nil, options: options)
     }
 
-    init(_ definition: Model, notes: [String], sourceFormat: String?, options: Options) throws {
-        try definition.validate()
+    init(validated definition: Model, notes: [String], sourceFormat: String?, options: Options) {
         self.definition = definition
         self.importNotes = notes
         self.sourceFormat = sourceFormat

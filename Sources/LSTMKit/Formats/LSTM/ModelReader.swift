@@ -108,28 +108,30 @@ package final class ModelReader: Sendable {
         }
     }
 
-    /// Decodes one tensor: bounds were checked at open; inflates into exactly the declared
-    /// size and checks the CRC.
+    /// Decodes one tensor: bounds were checked at open; a raw blob is checked against its CRC
+    /// and then read from the map without a copy; a compressed one is inflated into exactly
+    /// the declared size and checked.
     package func tensor(_ entry: TensorEntry) throws -> ModelTensor {
         let start = blobOffset + entry.offset
         let range = start..<(start + entry.storedSize)
         let what = "\(path): tensor \(entry.name)"
-        var raw: [UInt8]
+        func checkCRC(_ crc: UInt32) throws {
+            guard crc == entry.crc32 || skipChecksums else {
+                throw LSTMError(.checksum, "\(what): CRC mismatch (stored \(hex(entry.crc32)), computed \(hex(crc))): the weights are corrupt")
+            }
+        }
         switch entry.encoding {
         case .raw:
-            raw = file.bytes(range)
-        case .zlib:
-            raw = try file.withBytes(range) { try Zlib.decompress($0, expectedSize: entry.rawSize, what: what) }
-        case .shuffleZlib:
-            let shuffled = try file.withBytes(range) { try Zlib.decompress($0, expectedSize: entry.rawSize, what: what) }
-            raw = byteUnshuffle(shuffled, elementSize: entry.dtype.size)
+            try checkCRC(file.withBytes(range) { Zlib.crc32(0, $0) })
+            return try ModelTensor(dtype: entry.dtype, shape: entry.shape, external: MappedRange(file: file, range: range),
+                                   encoding: entry.encoding, unknownFields: entry.unknownFields)
+        case .zlib, .shuffleZlib:
+            var raw = try file.withBytes(range) { try Zlib.decompress($0, expectedSize: entry.rawSize, what: what) }
+            if entry.encoding == .shuffleZlib { raw = byteUnshuffle(raw, elementSize: entry.dtype.size) }
+            try checkCRC(Zlib.crc32(raw))
+            return try ModelTensor(dtype: entry.dtype, shape: entry.shape, bytes: raw, encoding: entry.encoding,
+                                   unknownFields: entry.unknownFields)
         }
-        let crc = Zlib.crc32(raw)
-        guard crc == entry.crc32 || skipChecksums else {
-            throw LSTMError(.checksum, "\(what): CRC mismatch (stored \(hex(entry.crc32)), computed \(hex(crc))): the weights are corrupt")
-        }
-        return try ModelTensor(dtype: entry.dtype, shape: entry.shape, bytes: raw, encoding: entry.encoding,
-                          unknownFields: entry.unknownFields)
     }
 
     /// Reads every tensor and assembles the model.
@@ -141,9 +143,9 @@ package final class ModelReader: Sendable {
             let d = layers[k].spec.direction.passes.firstIndex(of: pass)!
             layers[k].passes[d][role] = t
         }
-        let m = Model(metadata: header.metadata, layers: layers, unknownFields: header.unknownFields)
-        try m.validate()
-        return m
+        // validateTable checked every spec, shape and the chaining of widths at open, and
+        // every tensor now has its checked shape: the model is valid without a second pass.
+        return Model(metadata: header.metadata, layers: layers, unknownFields: header.unknownFields)
     }
 }
 

@@ -46,21 +46,23 @@ public enum ModelWriter {
         var offset = 0
         for (name, tensor) in model.namedTensors {
             var enc = options.encoding ?? tensor.encoding
+            // One array of the bytes (a copy only when the tensor was read from a map).
+            let raw = tensor.bytes
             var stored: [UInt8]
             switch enc {
-            case .raw: stored = tensor.bytes
-            case .zlib: stored = try Zlib.compress(tensor.bytes, level: options.level, strategy: options.strategy.zlib)
+            case .raw: stored = raw
+            case .zlib: stored = try Zlib.compress(raw, level: options.level, strategy: options.strategy.zlib)
             case .shuffleZlib:
-                stored = try Zlib.compress(byteShuffle(tensor.bytes, elementSize: tensor.dtype.size),
+                stored = try Zlib.compress(byteShuffle(raw, elementSize: tensor.dtype.size),
                                            level: options.level, strategy: options.strategy.zlib)
             }
-            if options.rawWhenNotSmaller && enc != .raw && stored.count >= tensor.bytes.count {
+            if options.rawWhenNotSmaller && enc != .raw && stored.count >= raw.count {
                 enc = .raw
-                stored = tensor.bytes
+                stored = raw
             }
             entries.append(TensorEntry(name: name, dtype: tensor.dtype, shape: tensor.shape, encoding: enc, offset: offset,
-                                       storedSize: stored.count, rawSize: tensor.bytes.count,
-                                       crc32: Zlib.crc32(tensor.bytes), unknownFields: tensor.unknownFields))
+                                       storedSize: stored.count, rawSize: raw.count,
+                                       crc32: Zlib.crc32(raw), unknownFields: tensor.unknownFields))
             blobs.append(stored)
             offset = align(offset + stored.count)
         }

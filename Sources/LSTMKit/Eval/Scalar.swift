@@ -1,3 +1,4 @@
+import CLSTMKernels
 import Foundation
 import LSTMCore
 
@@ -28,12 +29,12 @@ extension Float: EvalScalar {
     @inline(__always) var asDouble: Double { Double(self) }
     static func tensorValues(_ t: ModelTensor) -> [Float] { t.floats() }
     static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int) {
-        fastMatmul(a, b, c, m: m, k: k, n: n)
+        fastMatmul(a, b, c, m: m, k: k, n: n, threads: EvaluatorThreads.count)
     }
 }
 
-/// Width of a column panel of a packed weight matrix.
-let panelWidth = 16
+/// Width of a column panel of a packed weight matrix (the C kernels' LSTMK_PANEL).
+let panelWidth = Int(LSTMK_PANEL)
 
 /// Packs a row-major weight matrix W [n, k] (n outputs, k inputs) for C = A · Wᵀ: panels of
 /// 16 outputs, each stored k-major ([k, 16], contiguous), the last one padded with zeros.

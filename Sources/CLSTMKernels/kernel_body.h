@@ -27,7 +27,7 @@ typedef int VI __attribute__((vector_size(VL * 4)));
 AI VF FN(load)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
 AI void FN(store)(float *p, VF v) { __builtin_memcpy(p, &v, sizeof v); }
 // x − (+0) is x for every x (−0 included), so this folds to a plain broadcast.
-AI VF FN(splat)(float x) { return x - (VF){}; }
+AI VF FN(splat)(float x) { return x - (VF){0}; }
 
 // The register tile: mr rows × np panels, depth kc. acc_in: continue from the partial sums
 // already in C (depth blocks after the first), else start from 0. Each element is one FMADD
@@ -37,7 +37,7 @@ AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, cons
     VF acc[MR][NPMAX * NV];
     for (int r = 0; r < mr; r++)
         for (int q = 0; q < np * NV; q++)
-            acc[r][q] = acc_in ? FN(load)(c + r * ldc + q * VL) : (VF){};
+            acc[r][q] = acc_in ? FN(load)(c + r * ldc + q * VL) : (VF){0};
     for (ptrdiff_t kk = 0; kk < kc; kk++) {
         VF bv[NPMAX * NV];
         for (int q = 0; q < np * NV; q++)

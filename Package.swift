@@ -19,13 +19,15 @@ let package = Package(
         .target(name: "CLSTMProto", dependencies: ["CProtobufC"]),
         // Hand-written C helpers for the codec (the budgeted protobuf-c allocator).
         .target(name: "CLSTMSupport", dependencies: ["CProtobufC"]),
+        // The f32 evaluator's kernels (matrix product, sigmoid, tanh), chosen at run time by CPU.
+        .target(name: "CLSTMKernels"),
         // Pure Swift model types, errors and numeric helpers: no C.
         .target(name: "LSTMCore"),
         // The only Swift module that touches protobuf-c, zlib and raw memory.
         .target(name: "LSTMCodec",
                 dependencies: ["LSTMCore", "CProtobufC", "CZlib", "CLSTMProto", "CLSTMSupport"]),
         // Container format, JSON form, evaluator, converters, inspect and verify: safe Swift.
-        .target(name: "LSTMKit", dependencies: ["LSTMCore", "LSTMCodec"]),
+        .target(name: "LSTMKit", dependencies: ["LSTMCore", "LSTMCodec", "CLSTMKernels"]),
         .executableTarget(name: "lstmtool", dependencies: [
             "LSTMKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

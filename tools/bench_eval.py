@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Evaluator benchmark: lstmtool's f32 path next to onnxruntime (CPU) in the same run.
 
-    python3 tools/bench_eval.py [--bin .build/release] [--repeats 5] [--quick]
+    python3 tools/bench_eval.py [--bin .build/release] [--repeats 5] [--quick] [--kernels auto,portable,avx2,avx512]
 
 For LSTM and GRU (reset-after), H in {256, 1024}, I = H, T = 100, B in {1, 32}: builds one
 random model, writes it as lstmtool JSON (bits_hex tensors) and as an ONNX LSTM/GRU node with
 the same weights, times lstmtool (lstmbench: evaluator only, no file I/O; LSTMTOOL_THREADS=1
 and all cores) and onnxruntime with one thread and with all threads (session.run only),
-checks the two agree, and prints a Markdown table. Needs numpy, onnx, onnxruntime and a release build
+checks the two agree, and prints a Markdown table. --kernels runs lstmtool once per kernel path
+(LSTMTOOL_KERNEL; "auto" leaves it unset, and the table names the path the CPU flags select);
+onnxruntime is timed once per case. Needs numpy, onnx, onnxruntime and a release build
 (`swift build -c release`).
 """
 import argparse, json, os, platform, subprocess, sys, tempfile, time
@@ -90,12 +92,19 @@ def main():
     ap.add_argument("--bin", default=".build/release")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="H = 256 only")
+    ap.add_argument("--kernels", default="auto",
+                    help="comma-separated kernel paths for lstmtool: auto, portable, avx2, avx512, neon (default auto)")
     opts = ap.parse_args()
     bench = os.path.join(opts.bin, "lstmbench")
     tool = os.path.join(opts.bin, "lstmtool")
     for b in (bench, tool):
         if not os.access(b, os.X_OK):
             sys.exit(f"{b} not found: run `swift build -c release` first")
+    kernels = [k.strip() for k in opts.kernels.split(",") if k.strip()]
+    for k in kernels:
+        if k != "auto" and k not in supported_paths():
+            # lstmtool would quietly fall back to the best path: refuse rather than mislabel.
+            sys.exit(f"kernel path {k!r} is not one this CPU supports ({', '.join(supported_paths())})")
     rng = np.random.default_rng(0)
     T = 100
     rows = []
@@ -115,30 +124,64 @@ def main():
                 x = rng.standard_normal((T, B, I)).astype(np.float32)
                 xp = os.path.join(tmp, "x.npy")
                 np.save(xp, x)
-                def ours_ms(threads):
+                def ours_ms(threads, kernel):
                     env = dict(os.environ, LSTMTOOL_THREADS=str(threads))
+                    env.pop("LSTMTOOL_KERNEL", None)
+                    if kernel != "auto":
+                        env["LSTMTOOL_KERNEL"] = kernel
                     out = subprocess.run([bench, ml, xp, "--repeats", str(opts.repeats)], check=True, capture_output=True,
                                          text=True, env=env)
                     return json.loads(out.stdout)["median_ms"]
-                ours = ours_ms(1)
-                oursn = ours_ms(cpus)
                 ort1, y_ort = time_ort(mo, x, 1, opts.repeats)
                 ortn, _ = time_ort(mo, x, 0, opts.repeats)
-                yp = os.path.join(tmp, "y.npy")
-                subprocess.run([tool, "run", ml, "--input", xp, "--output", yp], check=True)
-                y = np.load(yp)
-                err = float(np.abs(y - y_ort[:, 0]).max())
                 flops = 2.0 * T * B * (4 if cell == "lstm" else 3) * H * (I + H)
-                rows.append((cell.upper(), H, B, ours, ort1, ort1 / ours, oursn, ortn, ortn / oursn, flops / ours / 1e6, err))
-                print(f"{cell} H={H} B={B}: lstmtool {ours:.1f} / {oursn:.1f} ms, ort {ort1:.1f} / {ortn:.1f} ms (1 / {cpus} threads), "
-                      f"max|dy| {err:.2g}", file=sys.stderr, flush=True)
+                for kernel in kernels:
+                    ours = ours_ms(1, kernel)
+                    oursn = ours_ms(cpus, kernel)
+                    yp = os.path.join(tmp, "y.npy")
+                    env = dict(os.environ)
+                    env.pop("LSTMTOOL_KERNEL", None)
+                    if kernel != "auto":
+                        env["LSTMTOOL_KERNEL"] = kernel
+                    subprocess.run([tool, "run", ml, "--input", xp, "--output", yp], check=True, env=env)
+                    y = np.load(yp)
+                    err = float(np.abs(y - y_ort[:, 0]).max())
+                    path = f"{auto_path()} (auto)" if kernel == "auto" else kernel
+                    rows.append((cell.upper(), H, B, path, ours, ort1, ort1 / ours, oursn, ortn, ortn / oursn, flops / ours / 1e6, err))
+                    print(f"{cell} H={H} B={B} [{path}]: lstmtool {ours:.1f} / {oursn:.1f} ms, ort {ort1:.1f} / {ortn:.1f} ms "
+                          f"(1 / {cpus} threads), max|dy| {err:.2g}", file=sys.stderr, flush=True)
     print(f"Machine: {platform.processor() or platform.machine()}, {cpus} CPUs, {cpu_model()}; onnxruntime {ort.__version__}; "
           f"T = {T}, I = H, median of {opts.repeats} runs.\n")
-    print(f"| cell | H | B | lstmtool 1 thread (ms) | onnxruntime 1 thread (ms) | lstmtool speed vs ORT, 1 thread | "
+    print(f"| cell | H | B | kernel path | lstmtool 1 thread (ms) | onnxruntime 1 thread (ms) | lstmtool speed vs ORT, 1 thread | "
           f"lstmtool {cpus} threads (ms) | onnxruntime {cpus} threads (ms) | lstmtool speed vs ORT, {cpus} threads | lstmtool GFLOP/s (1 thread) | max abs diff |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.1f} | {r[5]:.2f}× | {r[6]:.1f} | {r[7]:.1f} | {r[8]:.2f}× | {r[9]:.1f} | {r[10]:.1e} |")
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f}× | {r[7]:.1f} | {r[8]:.1f} | {r[9]:.2f}× | {r[10]:.1f} | {r[11]:.1e} |")
+
+
+def supported_paths():
+    """The kernel paths CLSTMKernels can run here, best last (the same test on the CPU flags)."""
+    if platform.machine() in ("aarch64", "arm64"):
+        return ["portable", "neon"]
+    flags = set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    paths = ["portable"]
+    if {"avx2", "fma"} <= flags:
+        paths.append("avx2")
+    if {"avx512f", "avx512vl", "avx512bw", "avx512dq", "fma"} <= flags:
+        paths.append("avx512")
+    return paths
+
+
+def auto_path():
+    """The path CLSTMKernels picks with LSTMTOOL_KERNEL unset."""
+    return supported_paths()[-1]
 
 
 def cpu_model():

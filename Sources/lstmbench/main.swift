@@ -34,11 +34,14 @@ func fail(_ s: String) -> Never {
 }
 
 let repeats = Int(option("--repeats") ?? "5") ?? 5
+/// LSTMTOOL_THREADS, as the CLI reads it (nil: every core).
+let threadsFromEnvironment: Int? = ProcessInfo.processInfo.environment["LSTMTOOL_THREADS"].flatMap(Int.init).flatMap { $0 >= 1 ? $0 : nil }
 do {
     if let shape = option("--gemm") {
         let d = shape.split(separator: "x").compactMap { Int($0) }
         guard d.count == 3 else { fail("--gemm takes MxKxN") }
-        print("{\"gemm_gflops\": \(measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10))}")
+        let threads = RunLimits(threads: threadsFromEnvironment).resolvedThreads
+        print("{\"gemm_gflops\": \(measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10, threads: threads)), \"kernel\": \"\(KernelPath.current.name)\"}")
     } else if args.first == "--activations" {
         let r = measureActivations()
         print("{\"sigmoid_ns\": \(r.sigmoid), \"tanh_ns\": \(r.tanh)}")
@@ -111,8 +114,7 @@ do {
         let precision = Precision(rawValue: option("--precision") ?? "f32") ?? .f32
         guard args.count == 2 else { fail("usage: lstmbench MODEL X.npy [--precision f32|f64] [--repeats N] (or see the header)") }
         // The library path an app takes: RecurrentModel.run on a typed tensor.
-        var limits = RunLimits()
-        if let v = ProcessInfo.processInfo.environment["LSTMTOOL_THREADS"], let n = Int(v), n >= 1 { limits.threads = n }
+        let limits = RunLimits(threads: threadsFromEnvironment)
         let model = try RecurrentModel(contentsOf: URL(fileURLWithPath: args[0]), options: .init(limits: limits))
         func measure<S: RecurrentScalar>(_: S.Type) throws -> [Double] {
             let x: Tensor<S> = try TypedRunIO.readInput(args[1], model: model, batchFirst: false)
@@ -125,7 +127,7 @@ do {
             }
         }
         let t = precision == .f32 ? try measure(Float.self) : try measure(Double.self)
-        print("{\"median_ms\": \(t[t.count / 2] * 1e3), \"min_ms\": \(t[0] * 1e3), \"repeats\": \(repeats)}")
+        print("{\"median_ms\": \(t[t.count / 2] * 1e3), \"min_ms\": \(t[0] * 1e3), \"repeats\": \(repeats), \"kernel\": \"\(KernelPath.current.name)\"}")
     }
 } catch {
     fail("\(error)")

@@ -26,7 +26,7 @@ public struct RunLimits: Sendable, Equatable {
     }
 
     /// The thread count to use: `threads`, else the active processor count, within 1...64.
-    var resolvedThreads: Int {
+    package var resolvedThreads: Int {
         Swift.min(64, Swift.max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount))
     }
 }

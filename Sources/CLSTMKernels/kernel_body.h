@@ -1,0 +1,204 @@
+// One instantiation of the kernels for one instruction set; lstm_kernels.c includes this file
+// once per path after defining:
+//   SFX      name suffix (avx512, avx2, portable, neon)
+//   TGT      the function attribute that enables the instruction set (may be empty)
+//   VL       float lanes per vector (16, 8 or 4)
+//   FMADD(acc, x, y)  acc + x·y: fused on the FMA paths, multiply-then-add on portable
+//   MR       rows of the largest register tile
+//   NPB      panels per tile when m > 1 (MR·NPB·16/VL accumulators must fit in registers)
+//   NP1      panels per tile when m = 1 (independent FMA chains for the matrix–vector case)
+//   KC       depth block
+// Written with the compiler's generic vectors (vector_size), so one body serves every path;
+// constant loop bounds inside always-inline functions unroll into register tiles.
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SFX)
+#define VF FN(vf)
+#define VI FN(vi)
+#define AI static inline __attribute__((always_inline)) TGT
+#define NV (LSTMK_PANEL / VL)
+#define NPMAX (NPB > NP1 ? NPB : NP1)
+#define RB 96 // rows per row block (an A block of 96·KC floats stays in L2)
+
+typedef float VF __attribute__((vector_size(VL * 4)));
+typedef int VI __attribute__((vector_size(VL * 4)));
+
+AI VF FN(load)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
+AI void FN(store)(float *p, VF v) { __builtin_memcpy(p, &v, sizeof v); }
+// x − (+0) is x for every x (−0 included), so this folds to a plain broadcast.
+AI VF FN(splat)(float x) { return x - (VF){0}; }
+
+// The register tile: mr rows × np panels, depth kc. acc_in: continue from the partial sums
+// already in C (depth blocks after the first), else start from 0. Each element is one FMADD
+// chain in ascending k, whatever mr and np are.
+AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, const float *b,
+                 ptrdiff_t pstride, ptrdiff_t kc, float *c, ptrdiff_t ldc, int acc_in) {
+    VF acc[MR][NPMAX * NV];
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < np * NV; q++)
+            acc[r][q] = acc_in ? FN(load)(c + r * ldc + q * VL) : (VF){0};
+    for (ptrdiff_t kk = 0; kk < kc; kk++) {
+        VF bv[NPMAX * NV];
+        for (int q = 0; q < np * NV; q++)
+            bv[q] = FN(load)(b + (q / NV) * pstride + kk * LSTMK_PANEL + (q % NV) * VL);
+        for (int r = 0; r < mr; r++) {
+            VF x = FN(splat)(a[r * lda + kk]);
+            for (int q = 0; q < np * NV; q++) acc[r][q] = FMADD(acc[r][q], x, bv[q]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < np * NV; q++) FN(store)(c + r * ldc + q * VL, acc[r][q]);
+}
+
+// Turns run-time (mr, np) into constants so that each shape used is its own unrolled tile;
+// the constant conditions keep shapes that are never asked for out of the object code.
+#define TILE_NP(mr, lim)                                                                  \
+    switch (np) {                                                                         \
+    case 8: if (8 <= (lim)) { FN(tile)(mr, 8, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
+    case 4: if (4 <= (lim)) { FN(tile)(mr, 4, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
+    case 2: if (2 <= (lim)) { FN(tile)(mr, 2, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
+    case 1: FN(tile)(mr, 1, a, lda, b, ps, kc, c, ldc, acc_in); return;                 \
+    }
+
+static TGT __attribute__((noinline)) void FN(tile_any)(int mr, int np, const float *a, ptrdiff_t lda,
+                                                      const float *b, ptrdiff_t ps, ptrdiff_t kc,
+                                                      float *c, ptrdiff_t ldc, int acc_in) {
+    switch (mr) { // np ≤ NP1 when m = 1, np ≤ NPB otherwise: see gemm below
+    case 1: TILE_NP(1, NPMAX) break;
+    case 2: if (MR >= 2) { TILE_NP(2, NPB) } break;
+    case 3: if (MR >= 3) { TILE_NP(3, NPB) } break;
+    case 4: if (MR >= 4) { TILE_NP(4, NPB) } break;
+    case 5: if (MR >= 5) { TILE_NP(5, NPB) } break;
+    case 6: if (MR >= 6) { TILE_NP(6, NPB) } break;
+    case 7: if (MR >= 7) { TILE_NP(7, NPB) } break;
+    case 8: if (MR >= 8) { TILE_NP(8, NPB) } break;
+    }
+    __builtin_trap(); // unreachable: gemm asks only for the shapes above
+}
+
+// Rows of the next tile when `left` rows remain: as few tiles as MR allows, of balanced
+// heights (32 rows with MR = 6: 6, 6, 5, 5, 5, 5, not five 6s and a 2 that has too few chains).
+AI int FN(rows)(ptrdiff_t left) {
+    const ptrdiff_t tiles = (left + MR - 1) / MR;
+    return (int)((left + tiles - 1) / tiles);
+}
+
+static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k,
+                         ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1) {
+    const ptrdiff_t ps = k * LSTMK_PANEL, full = n / LSTMK_PANEL;
+    const int group = m == 1 ? NP1 : NPB;
+    if (k == 0) {
+        for (ptrdiff_t i = 0; i < m; i++)
+            for (ptrdiff_t j = p0 * LSTMK_PANEL; j < n && j < p1 * LSTMK_PANEL; j++) c[i * n + j] = 0;
+        return;
+    }
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += RB) {
+        const ptrdiff_t i1 = m - i0 < RB ? m : i0 + RB;
+        for (ptrdiff_t k0 = 0; k0 < k; k0 += KC) {
+            const ptrdiff_t kc = k - k0 < KC ? k - k0 : KC;
+            const int acc_in = k0 > 0;
+            const ptrdiff_t pend = p1 < full ? p1 : full; // panels with 16 valid columns
+            // Panel groups outside, row tiles inside: a group's depth slice is reused by every
+            // row tile of the block. Leftover panels go in halving groups.
+            for (ptrdiff_t p = p0; p < pend;) {
+                int np = group;
+                while (np > 1 && pend - p < np) np /= 2;
+                const float *b = w + p * ps + k0 * LSTMK_PANEL;
+                for (ptrdiff_t i = i0; i < i1;) {
+                    const int mr = FN(rows)(i1 - i);
+                    FN(tile_any)(mr, np, a + i * k + k0, k, b, ps, kc, c + i * n + p * LSTMK_PANEL, n, acc_in);
+                    i += mr;
+                }
+                p += np;
+            }
+            // The last, partial panel: through a 16-column buffer (the padding computes zeros).
+            if (p1 > full && full < (n + LSTMK_PANEL - 1) / LSTMK_PANEL) {
+                const ptrdiff_t cols = n - full * LSTMK_PANEL;
+                const float *b = w + full * ps + k0 * LSTMK_PANEL;
+                float buf[MR * LSTMK_PANEL];
+                for (ptrdiff_t i = i0; i < i1;) {
+                    const int mr = FN(rows)(i1 - i);
+                    float *ci = c + i * n + full * LSTMK_PANEL;
+                    for (int r = 0; r < mr; r++)
+                        for (int j = 0; j < LSTMK_PANEL; j++) buf[r * LSTMK_PANEL + j] = j < cols ? ci[r * n + j] : 0;
+                    FN(tile_any)(mr, 1, a + i * k + k0, k, b, ps, kc, buf, LSTMK_PANEL, acc_in);
+                    for (int r = 0; r < mr; r++)
+                        for (int j = 0; j < cols; j++) ci[r * n + j] = buf[r * LSTMK_PANEL + j];
+                    i += mr;
+                }
+            }
+        }
+    }
+}
+
+// e^x: x = n·ln2 + r, |r| ≤ ln2/2 (Cody–Waite split of ln2), e^r by its Taylor series to r^7
+// (truncation < 3e-9 relative), 2^n built in the exponent bits. x is clamped to [−87, 88], so
+// the result is finite and never denormal; NaN is given back as NaN.
+AI VF FN(exp)(VF x) {
+    VF xc = __builtin_elementwise_max(x, FN(splat)(-87.0f)); // max/min give the bound for NaN
+    xc = __builtin_elementwise_min(xc, FN(splat)(88.0f));
+    const VF magic = FN(splat)(12582912.0f); // 1.5·2^23: adding it rounds to an integer
+    VF shifted = xc * 1.44269504f + magic;
+    VF nn = shifted - magic;
+    VF r = (xc - nn * 0.693359375f) - nn * -2.12194440e-4f;
+    VF poly = FN(splat)(1.0f / 5040);
+    poly = FMADD(FN(splat)(1.0f / 720), poly, r);
+    poly = FMADD(FN(splat)(1.0f / 120), poly, r);
+    poly = FMADD(FN(splat)(1.0f / 24), poly, r);
+    poly = FMADD(FN(splat)(1.0f / 6), poly, r);
+    poly = FMADD(FN(splat)(0.5f), poly, r);
+    poly = FMADD(FN(splat)(1.0f), poly, r);
+    poly = FMADD(FN(splat)(1.0f), poly, r);
+    VI bits = ((VI)shifted - 0x4B400000 + 127) << 23;
+    VF y = poly * (VF)bits;
+    VI nan = x != x;
+    return (VF)(((VI)y & ~nan) | ((VI)x & nan));
+}
+
+AI VF FN(sigmoid1)(VF x) { return 1.0f / (1.0f + FN(exp)(-x)); }
+
+// tanh(x) = sign(x)·(1 − e)/(1 + e), e = e^(−2|x|): no overflow; absolute error ~1e-7.
+AI VF FN(tanh1)(VF x) {
+    VI sb = (VI)FN(splat)(-0.0f);
+    VF ax = (VF)((VI)x & ~sb);
+    VF e = FN(exp)(-2.0f * ax);
+    VF t = (1.0f - e) / (1.0f + e);
+    return (VF)((VI)t | ((VI)x & sb));
+}
+
+// Runs: full vectors, then the tail through a padded vector, so that an element's result does
+// not depend on where it falls in the run.
+#define RUN(name, f)                                                              \
+    static TGT void FN(name)(float *x, ptrdiff_t count) {                         \
+        ptrdiff_t j = 0;                                                          \
+        for (; j + VL <= count; j += VL) FN(store)(x + j, f(FN(load)(x + j)));    \
+        if (j < count) {                                                          \
+            float buf[VL] = {0};                                                  \
+            __builtin_memcpy(buf, x + j, (size_t)(count - j) * sizeof(float));    \
+            FN(store)(buf, f(FN(load)(buf)));                                     \
+            __builtin_memcpy(x + j, buf, (size_t)(count - j) * sizeof(float));    \
+        }                                                                         \
+    }
+RUN(sigmoid, FN(sigmoid1))
+RUN(tanh, FN(tanh1))
+
+#undef RUN
+#undef TILE_NP
+#undef NPMAX
+#undef RB
+#undef NV
+#undef AI
+#undef VI
+#undef VF
+#undef FN
+#undef CAT
+#undef CAT_
+#undef SFX
+#undef TGT
+#undef VL
+#undef FMADD
+#undef MR
+#undef NPB
+#undef NP1
+#undef KC

@@ -1,0 +1,168 @@
+// Run-time dispatch over the kernel paths (see include/lstm_kernels.h). The kernels themselves
+// are in kernel_body.h, instantiated here once per instruction set with per-function target
+// attributes, so the package needs no compiler flags and runs on any CPU of its architecture.
+#include "lstm_kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+// No contraction of a·b + c into fused multiply-adds: the portable path's summation rule is
+// multiply, round, add. The FMA paths fuse explicitly (__builtin_elementwise_fma).
+#pragma STDC FP_CONTRACT OFF
+
+#define FUSED(acc, x, y) __builtin_elementwise_fma((x), (y), (acc))
+#define UNFUSED(acc, x, y) ((acc) + (x) * (y))
+
+// Portable: baseline vectors (SSE2 on x86-64, NEON on aarch64), no FMA.
+#define SFX portable
+#define TGT
+#define VL 4
+#define FMADD UNFUSED
+#define MR 2
+#define NPB 1
+#define NP1 2
+#define KC 256
+#include "kernel_body.h"
+
+#if defined(__x86_64__)
+// AVX2 + FMA: a 6 × 16 tile is twelve ymm accumulators; m = 1 runs four panels (eight chains).
+#define SFX avx2
+#define TGT __attribute__((target("avx2,fma")))
+#define VL 8
+#define FMADD FUSED
+#define MR 6
+#define NPB 1
+#define NP1 4
+#define KC 256
+#include "kernel_body.h"
+
+// AVX-512: a 6 × 64 tile is 24 of the 32 zmm registers; m = 1 runs eight panels.
+#define SFX avx512
+#define TGT __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define VL 16
+#define FMADD FUSED
+#define MR 6
+#define NPB 4
+#define NP1 8
+#define KC 256
+#include "kernel_body.h"
+#endif
+
+#if defined(__aarch64__)
+// NEON (always present on aarch64) with fused multiply-add: 32 registers allow a 6 × 16 tile.
+#define SFX neon
+#define TGT
+#define VL 4
+#define FMADD FUSED
+#define MR 6
+#define NPB 1
+#define NP1 4
+#define KC 256
+#include "kernel_body.h"
+#endif
+
+static int supported(int path) {
+    switch (path) {
+    case LSTMK_PATH_PORTABLE: return 1;
+#if defined(__x86_64__)
+    // __builtin_cpu_supports also checks that the OS saves the wider registers (XGETBV).
+    case LSTMK_PATH_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case LSTMK_PATH_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("fma");
+#endif
+#if defined(__aarch64__)
+    case LSTMK_PATH_NEON: return 1;
+#endif
+    default: return 0;
+    }
+}
+
+static int best(void) {
+    static const int order[] = {LSTMK_PATH_AVX512, LSTMK_PATH_AVX2, LSTMK_PATH_NEON};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (supported(order[i])) return order[i];
+    return LSTMK_PATH_PORTABLE;
+}
+
+// -1 until chosen. Racing first calls all compute the same value, so relaxed atomics suffice.
+static int chosen = -1;
+
+static int initial(void) {
+    const char *env = getenv("LSTMTOOL_KERNEL");
+    if (env)
+        for (int p = LSTMK_PATH_PORTABLE; p <= LSTMK_PATH_NEON; p++)
+            if (strcmp(env, lstmk_path_name(p)) == 0 && supported(p)) return p;
+    return best(); // unset, unknown or unsupported here: the best this CPU has
+}
+
+int lstmk_path(void) {
+    int p = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    if (p < 0) {
+        p = initial();
+        __atomic_store_n(&chosen, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
+const char *lstmk_path_name(int path) {
+    switch (path) {
+    case LSTMK_PATH_PORTABLE: return "portable";
+    case LSTMK_PATH_AVX2: return "avx2";
+    case LSTMK_PATH_AVX512: return "avx512";
+    case LSTMK_PATH_NEON: return "neon";
+    default: return "unknown";
+    }
+}
+
+int lstmk_path_supported(int path) { return supported(path); }
+
+int lstmk_force_path(int path) {
+    if (path == LSTMK_PATH_AUTO) path = best();
+    if (!supported(path)) return -1;
+    __atomic_store_n(&chosen, path, __ATOMIC_RELAXED);
+    return 0;
+}
+
+void lstmk_gemm_f32(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
+                    ptrdiff_t p0, ptrdiff_t p1) {
+    if (m <= 0 || n <= 0 || p0 >= p1) return;
+    switch (lstmk_path()) {
+#if defined(__x86_64__)
+    case LSTMK_PATH_AVX512: gemm_avx512(a, w, c, m, k, n, p0, p1); return;
+    case LSTMK_PATH_AVX2: gemm_avx2(a, w, c, m, k, n, p0, p1); return;
+#endif
+#if defined(__aarch64__)
+    case LSTMK_PATH_NEON: gemm_neon(a, w, c, m, k, n, p0, p1); return;
+#endif
+    default: gemm_portable(a, w, c, m, k, n, p0, p1); return;
+    }
+}
+
+#define ACTIVATION(name)                                                   \
+    void lstmk_##name##_f32(float *x, ptrdiff_t count) {                   \
+        if (count <= 0) return;                                            \
+        switch (lstmk_path()) {                                            \
+        X86_CASES(name)                                                    \
+        NEON_CASE(name)                                                    \
+        default: name##_portable(x, count); return;                        \
+        }                                                                  \
+    }
+#if defined(__x86_64__)
+#define X86_CASES(name)                                                    \
+    case LSTMK_PATH_AVX512: name##_avx512(x, count); return;               \
+    case LSTMK_PATH_AVX2: name##_avx2(x, count); return;
+#else
+#define X86_CASES(name)
+#endif
+#if defined(__aarch64__)
+#define NEON_CASE(name) case LSTMK_PATH_NEON: name##_neon(x, count); return;
+#else
+#define NEON_CASE(name)
+#endif
+ACTIVATION(sigmoid)
+ACTIVATION(tanh)

@@ -1,0 +1,226 @@
+import CLSTMKernels
+import Foundation
+import XCTest
+@testable import LSTMKit
+
+/// The C kernels of the f32 path (Sources/CLSTMKernels), on every path this CPU supports:
+/// the matrix product against a float64 product and against its summation rule, bit for bit
+/// independence from the row tile, m and the thread split, and sigmoid/tanh against libm.
+final class KernelTests: XCTestCase {
+    /// Runs `body` once per path this CPU supports, with that path forced, then goes back to
+    /// the automatic choice.
+    func forEachPath(_ body: (KernelPath) throws -> Void) rethrows {
+        defer { KernelPath.force(nil) }
+        let paths = KernelPath.supported
+        XCTAssertTrue(paths.contains(.portable))
+        for p in paths {
+            XCTAssertTrue(KernelPath.force(p), p.name)
+            XCTAssertEqual(KernelPath.current, p)
+            try body(p)
+        }
+    }
+
+    func random(_ count: Int, _ rng: inout KitTest.RNG) -> [Float] { (0..<count).map { _ in Float(rng.uniform(1)) } }
+
+    /// C = A · Wᵀ through `fastMatmul` (W row-major [n, k], packed here).
+    func product(_ a: [Float], _ w: [Float], m: Int, k: Int, n: Int, threads: Int = 1) -> [Float] {
+        let pw = packed(w, rows: n, cols: k)
+        var c = [Float](repeating: .nan, count: m * n)
+        a.withUnsafeBufferPointer { ap in pw.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            fastMatmul(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!, m: m, k: k, n: n, threads: threads)
+        } } }
+        return c
+    }
+
+    /// Every path's product against a float64 product, on odd shapes: each element within the
+    /// classical bound for a float32 sum of k products, |c − c₆₄| ≤ (k + 2)·2⁻²⁴·Σ_k |a·w|
+    /// (in practice far inside it). Some shapes are also checked bit for bit against the
+    /// summation rule of the path (docs/CELLS.md §11.2): one chain over ascending k from 0,
+    /// each step a fused multiply-add (avx2, avx512, neon) or a multiply then an add (portable).
+    func testProductsAgainstFloat64AndTheSummationRule() {
+        var rng = KitTest.RNG(11)
+        var checked = 0
+        for m in [1, 2, 5, 6, 7, 13, 97] {
+            for k in [1, 3, 17, 255, 256, 257, 600] {
+                for n in [1, 15, 16, 17, 33, 100] {
+                    let a = random(m * k, &rng), w = random(n * k, &rng)
+                    var ref = [Double](repeating: 0, count: m * n), bound = ref
+                    a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var s = 0.0, t = 0.0
+                                for kk in 0..<k {
+                                    let p = Double(ap[i * k + kk]) * Double(wp[j * k + kk])
+                                    s += p
+                                    t += abs(p)
+                                }
+                                ref[i * n + j] = s
+                                bound[i * n + j] = Double(k + 2) * 0x1p-24 * t
+                            }
+                        }
+                    } }
+                    let exact = [1, 7, 13].contains(m) && [17, 100].contains(n)
+                    forEachPath { path in
+                        let c = product(a, w, m: m, k: k, n: n)
+                        for e in 0..<(m * n) where !(abs(Double(c[e]) - ref[e]) <= bound[e]) {
+                            XCTFail("\(path.name) \(m)×\(k)×\(n) element \(e): \(c[e]) vs \(ref[e]) (bound \(bound[e]))")
+                            return
+                        }
+                        if exact {
+                            let rule = summationRule(a, w, m: m, k: k, n: n, fused: path != .portable)
+                            XCTAssertEqual(c.map(\.bitPattern), rule.map(\.bitPattern), "\(path.name) \(m)×\(k)×\(n) breaks the summation rule")
+                        }
+                        checked += 1
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(checked, 7 * 7 * 6 * KernelPath.supported.count)
+    }
+
+    /// The rule every path follows, element by element, in Swift.
+    func summationRule(_ a: [Float], _ w: [Float], m: Int, k: Int, n: Int, fused: Bool) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in
+            for i in 0..<m {
+                for j in 0..<n {
+                    var s: Float = 0
+                    for kk in 0..<k {
+                        let x = ap[i * k + kk], y = wp[j * k + kk]
+                        s = fused ? s.addingProduct(x, y) : s + x * y
+                    }
+                    c[i * n + j] = s
+                }
+            }
+        } }
+        return c
+    }
+
+    /// Row i of an m-row product has the same bits as row i computed alone, as any run of rows
+    /// computed on their own, and as the same product split over threads or any panel ranges:
+    /// what lets a sequence run in chunks give exactly the output of one whole run.
+    func testEveryElementIsIndependentOfTileShapeRowCountAndThreadSplit() {
+        var rng = KitTest.RNG(12)
+        for (m, k, n) in [(97, 600, 100), (13, 257, 33), (32, 1024, 130), (5, 64, 256)] {
+            let a = random(m * k, &rng), w = random(n * k, &rng)
+            let pw = packed(w, rows: n, cols: k)
+            let panels = (n + panelWidth - 1) / panelWidth
+            forEachPath { path in
+                let whole = product(a, w, m: m, k: k, n: n)
+                let what = "\(path.name) \(m)×\(k)×\(n)"
+                for i in 0..<m {
+                    let alone = product(Array(a[(i * k)..<((i + 1) * k)]), w, m: 1, k: k, n: n)
+                    XCTAssertEqual(alone.map(\.bitPattern), whole[(i * n)..<((i + 1) * n)].map(\.bitPattern), "\(what): row \(i) alone")
+                }
+                for (lo, hi) in [(0, 2), (1, 8), (3, m), (m - 1, m)] where lo < hi && hi <= m {
+                    let part = product(Array(a[(lo * k)..<(hi * k)]), w, m: hi - lo, k: k, n: n)
+                    XCTAssertEqual(part.map(\.bitPattern), whole[(lo * n)..<(hi * n)].map(\.bitPattern), "\(what): rows \(lo)..<\(hi)")
+                }
+                for threads in [2, 3, 4] {
+                    XCTAssertEqual(product(a, w, m: m, k: k, n: n, threads: threads).map(\.bitPattern), whole.map(\.bitPattern),
+                                   "\(what): \(threads) threads")
+                }
+                // Arbitrary panel ranges, as uneven thread shares would give.
+                var split = [Float](repeating: .nan, count: m * n)
+                let cuts = [0, 1, Swift.min(4, panels), panels]
+                a.withUnsafeBufferPointer { ap in pw.withUnsafeBufferPointer { bp in split.withUnsafeMutableBufferPointer { cp in
+                    for r in 0..<(cuts.count - 1) where cuts[r] < cuts[r + 1] {
+                        lstmk_gemm_f32(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!, m, k, n, cuts[r], cuts[r + 1])
+                    }
+                } } }
+                XCTAssertEqual(split.map(\.bitPattern), whole.map(\.bitPattern), "\(what): panel ranges \(cuts)")
+            }
+        }
+    }
+
+    /// k = 0 gives zeros; a panel range writes only its own columns.
+    func testEmptyDepthAndColumnOwnership() {
+        forEachPath { path in
+            var empty = [Float](repeating: 9, count: 15)
+            let dummy: [Float] = [1]
+            dummy.withUnsafeBufferPointer { p in empty.withUnsafeMutableBufferPointer { cp in
+                lstmk_gemm_f32(p.baseAddress!, p.baseAddress!, cp.baseAddress!, 3, 0, 5, 0, 1)
+            } }
+            XCTAssertEqual(empty, [Float](repeating: 0, count: 15), path.name)
+            let m = 3, k = 4, n = 40
+            let w = packed([Float](repeating: 1, count: n * k), rows: n, cols: k)
+            let a = [Float](repeating: 1, count: m * k)
+            var c = [Float](repeating: -7, count: m * n)
+            a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                lstmk_gemm_f32(ap.baseAddress!, bp.baseAddress!, cp.baseAddress!, m, k, n, 1, 2)
+            } } }
+            for i in 0..<m {
+                for j in 0..<n { XCTAssertEqual(c[i * n + j], (16..<32).contains(j) ? 4 : -7, "\(path.name) [\(i), \(j)]") }
+            }
+        }
+    }
+
+    /// sigmoid and tanh against libm's float64 functions: at most 2e-7 absolute error on
+    /// [−30, 30] (every 1/1024) and at the extremes; sigmoid also within 8 ulps relative on
+    /// [−80, 30]; exact values at 0 and at ±large/±inf; NaN stays NaN; and an element's bits do
+    /// not depend on where it falls in a run.
+    func testActivationsAgainstLibm() {
+        var xs = (-30 * 1024...30 * 1024).map { Float($0) / 1024 }
+        xs += (0..<2000).map { Float(-80 + 0.05 * Double($0)) }
+        xs += [0, -0, 1e-30, -1e-30, 1e-7, -1e-7, 87, -87, 88, -88, 89, -89, 100, -100, 1e30, -1e30,
+               .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .infinity, -.infinity]
+        forEachPath { path in
+            var s = xs, t = xs
+            s.withUnsafeMutableBufferPointer { lstmk_sigmoid_f32($0.baseAddress!, $0.count) }
+            t.withUnsafeMutableBufferPointer { lstmk_tanh_f32($0.baseAddress!, $0.count) }
+            var worstS = 0.0, worstT = 0.0, worstRel = 0.0
+            for (e, x) in xs.enumerated() {
+                let d = Double(x)
+                let sRef = 1 / (1 + Foundation.exp(-d)), tRef = Foundation.tanh(d)
+                worstS = Swift.max(worstS, abs(Double(s[e]) - sRef))
+                worstT = Swift.max(worstT, abs(Double(t[e]) - tRef))
+                if d >= -80 && d <= 30 { worstRel = Swift.max(worstRel, abs(Double(s[e]) - sRef) / (sRef * 0x1p-24)) }
+                XCTAssertTrue(s[e] >= 0 && s[e] <= 1 && t[e] >= -1 && t[e] <= 1, "\(path.name) range at \(x)")
+            }
+            XCTAssertLessThanOrEqual(worstS, 2e-7, "\(path.name) sigmoid")
+            XCTAssertLessThanOrEqual(worstT, 2e-7, "\(path.name) tanh")
+            XCTAssertLessThanOrEqual(worstRel, 8, "\(path.name) sigmoid, ulps of the result")
+
+            var special: [Float] = [0, 100, -100, .infinity, -.infinity, .nan, -.nan, 3]
+            var tspecial = special
+            special.withUnsafeMutableBufferPointer { lstmk_sigmoid_f32($0.baseAddress!, $0.count) }
+            tspecial.withUnsafeMutableBufferPointer { lstmk_tanh_f32($0.baseAddress!, $0.count) }
+            XCTAssertEqual(Array(special[0..<2]), [0.5, 1], path.name)
+            XCTAssertLessThan(special[2], 1e-37)
+            XCTAssertEqual(special[3], 1, path.name)
+            XCTAssertLessThan(special[4], 1e-37)
+            XCTAssertTrue(special[5].isNaN && special[6].isNaN, path.name)
+            XCTAssertEqual(Array(tspecial[0..<5]), [0, 1, -1, 1, -1], path.name)
+            XCTAssertTrue(tspecial[5].isNaN && tspecial[6].isNaN, path.name)
+
+            // Position independence: whole run, one at a time, and runs of 13.
+            for f in [lstmk_sigmoid_f32, lstmk_tanh_f32] as [(UnsafeMutablePointer<Float>?, Int) -> Void] {
+                let sample = Array(xs[0..<1000].enumerated().map { xs[($0.offset * 61) % xs.count] })
+                var whole = sample, ones = sample, thirteens = sample
+                whole.withUnsafeMutableBufferPointer { f($0.baseAddress!, $0.count) }
+                ones.withUnsafeMutableBufferPointer { p in for e in 0..<p.count { f(p.baseAddress! + e, 1) } }
+                thirteens.withUnsafeMutableBufferPointer { p in
+                    var e = 0
+                    while e < p.count { f(p.baseAddress! + e, Swift.min(13, p.count - e)); e += 13 }
+                }
+                XCTAssertEqual(ones.map(\.bitPattern), whole.map(\.bitPattern), path.name)
+                XCTAssertEqual(thirteens.map(\.bitPattern), whole.map(\.bitPattern), path.name)
+            }
+        }
+    }
+
+    /// LSTMTOOL_KERNEL names and forcing: names round-trip, an unsupported path is refused.
+    func testPathNamesAndForcing() {
+        XCTAssertEqual(KernelPath.allCases.map(\.name), ["portable", "avx2", "avx512", "neon"])
+        for p in KernelPath.allCases where !KernelPath.supported.contains(p) {
+            let before = KernelPath.current
+            XCTAssertFalse(KernelPath.force(p))
+            XCTAssertEqual(KernelPath.current, before)
+        }
+        #if arch(x86_64)
+        XCTAssertFalse(KernelPath.supported.contains(.neon))
+        #endif
+        KernelPath.force(nil)
+        XCTAssertEqual(KernelPath.current, KernelPath.supported.last)
+    }
+}

@@ -26,12 +26,16 @@ public enum ActivationKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// The kind of an ONNX operator name, matched case-insensitively (`tanh`, `LeakyRelu`);
+    /// nil for an operator outside this set.
     public init?(onnxName: String) {
         guard let k = ActivationKind.allCases.first(where: { $0.onnxName.lowercased() == onnxName.lowercased() })
         else { return nil }
         self = k
     }
 
+    /// Whether the formula has an α (docs/CELLS.md §8): affine, leaky_relu, thresholded_relu,
+    /// scaled_tanh, hard_sigmoid and elu. Other kinds ignore `alpha`.
     public var usesAlpha: Bool {
         switch self {
         case .affine, .leakyRelu, .thresholdedRelu, .scaledTanh, .hardSigmoid, .elu: return true
@@ -39,6 +43,8 @@ public enum ActivationKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// Whether the formula has a β: affine, scaled_tanh and hard_sigmoid. Other kinds
+    /// ignore `beta`.
     public var usesBeta: Bool {
         switch self {
         case .affine, .scaledTanh, .hardSigmoid: return true
@@ -58,6 +64,7 @@ public enum ActivationKind: String, CaseIterable, Sendable, Codable {
         }
     }
 
+    /// β when a source gives none, as onnxruntime applies it: 0.5 for hard_sigmoid, else 0.
     public var defaultBeta: Double {
         switch self {
         case .hardSigmoid: return 0.5
@@ -68,18 +75,28 @@ public enum ActivationKind: String, CaseIterable, Sendable, Codable {
 
 /// An activation function with its parameters, exactly as the source gave them.
 public struct Activation: Equatable, Sendable, Codable {
+    /// Which function (docs/CELLS.md §8).
     public var kind: ActivationKind
+    /// α as the source gave it: an ONNX float32 attribute is widened exactly, so ONNX 0.3 is
+    /// 0.30000001192092896. The f32 path rounds it to `Float`. Unused unless
+    /// `kind.usesAlpha`.
     public var alpha: Double
+    /// β as the source gave it, like ``alpha``. Unused unless `kind.usesBeta`.
     public var beta: Double
 
+    /// An activation of `kind`; a nil `alpha` or `beta` takes the kind's default
+    /// (``ActivationKind/defaultAlpha``, ``ActivationKind/defaultBeta``).
     public init(_ kind: ActivationKind, alpha: Double? = nil, beta: Double? = nil) {
         self.kind = kind
         self.alpha = alpha ?? kind.defaultAlpha
         self.beta = beta ?? kind.defaultBeta
     }
 
+    /// `1 / (1 + e^(−x))`, the default gate activation of LSTM and GRU.
     public static let sigmoid = Activation(.sigmoid)
+    /// `tanh(x)`, the default candidate and output activation, and the RNN default.
     public static let tanh = Activation(.tanh)
+    /// `max(x, 0)`, the other RNN nonlinearity PyTorch offers.
     public static let relu = Activation(.relu)
 
     /// Human-readable form for `inspect`: `tanh`, `hard_sigmoid(alpha=0.2, beta=0.5)`.
@@ -90,6 +107,9 @@ public struct Activation: Equatable, Sendable, Codable {
         return parts.isEmpty ? kind.rawValue : "\(kind.rawValue)(\(parts.joined(separator: ", ")))"
     }
 
+    /// f(x) in double precision, as the f64 reference path computes it (docs/CELLS.md §8):
+    /// libm's `exp`, `tanh` and `log1p`; sigmoid as `1 / (1 + exp(−x))`, which gives 0 or 1
+    /// rather than NaN for large |x|; softplus returns x itself above 30.
     @inline(__always)
     public func apply(_ x: Double) -> Double {
         switch kind {
@@ -107,6 +127,9 @@ public struct Activation: Equatable, Sendable, Codable {
         }
     }
 
+    /// f(x) in single precision: α and β rounded to `Float`, libm's float32 functions;
+    /// softplus returns x itself above 20. The f32 evaluator uses it for every kind except
+    /// sigmoid and tanh, which it evaluates eight lanes at a time with its own `exp`.
     @inline(__always)
     public func apply(_ x: Float) -> Float {
         switch kind {

@@ -3,9 +3,14 @@ public enum CellFamily: String, CaseIterable, Sendable, Codable {
     case rnn, lstm, gru
 }
 
+/// Which way a layer runs over a sequence (docs/CELLS.md §7): `forward` processes
+/// t = 0…L−1; `reverse` processes t = L−1…0 and stores each output at its own t;
+/// `bidirectional` runs both with separate weights and outputs `[h_forward | h_reverse]`
+/// (width 2P).
 public enum Direction: String, CaseIterable, Sendable, Codable {
     case forward, reverse, bidirectional
 
+    /// D, the number of passes: 2 for a bidirectional layer, else 1.
     public var count: Int { self == .bidirectional ? 2 : 1 }
     /// The processing direction of each stored weight set, in storage order.
     public var passes: [Pass] {
@@ -26,6 +31,8 @@ public enum Pass: String, Sendable, Codable {
 public enum PeepholeGate: String, CaseIterable, Sendable, Codable, Comparable {
     case input, forget, output
 
+    /// Input before forget before output (the order of `allCases`), so that sets of gates
+    /// are listed and written in a stable order.
     public static func < (a: PeepholeGate, b: PeepholeGate) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
@@ -43,6 +50,7 @@ public enum PeepholeGate: String, CaseIterable, Sendable, Codable, Comparable {
 public enum DType: String, CaseIterable, Sendable, Codable {
     case float32, float16, bfloat16, float64
 
+    /// Bytes per element: 4, 2, 2, 8.
     public var size: Int {
         switch self {
         case .float32: return 4

@@ -1,17 +1,27 @@
 /// Descriptive metadata of a model. Strings are untrusted when read from a file.
 public struct Metadata: Equatable, Sendable {
+    /// The model's name.
     public var name: String?
+    /// Free text about the model.
     public var description: String?
+    /// The program that produced the model; lstmtool writes the metadata it is given and
+    /// does not stamp its own name here.
     public var producerName: String?
+    /// The version of ``producerName``.
     public var producerVersion: String?
+    /// The framework the model came from (`pytorch`, `onnx`, …).
     public var sourceFramework: String?
+    /// The file the model was converted from. Informative only: nothing ever opens it.
     public var sourceFile: String?
     /// RFC 3339, UTC.
     public var created: String?
     /// Free key/value pairs, in file order (keys are unique).
     public var properties: [(key: String, value: String)]
+    /// Fields of the header's `Metadata` message that this version does not know, kept so
+    /// that a read → write round trip does not lose them.
     public var unknownFields: [UnknownField]
 
+    /// Metadata with the given fields; every field is absent (nil or empty) by default.
     public init(name: String? = nil, description: String? = nil, producerName: String? = nil,
                 producerVersion: String? = nil, sourceFramework: String? = nil, sourceFile: String? = nil,
                 created: String? = nil, properties: [(key: String, value: String)] = [],
@@ -27,6 +37,8 @@ public struct Metadata: Equatable, Sendable {
         self.unknownFields = unknownFields
     }
 
+    /// Field-by-field equality; `properties` are equal when they hold the same pairs in the
+    /// same order (written out because tuples are not `Equatable`).
     public static func == (a: Metadata, b: Metadata) -> Bool {
         a.name == b.name && a.description == b.description && a.producerName == b.producerName
             && a.producerVersion == b.producerVersion && a.sourceFramework == b.sourceFramework
@@ -49,6 +61,9 @@ public struct LSTMOptions: Equatable, Sendable {
     /// The projected h_t is clipped to [-clip, clip] (TensorFlow `proj_clip`).
     public var projectionClip: Double?
 
+    /// LSTM options; the defaults are a plain LSTM (no peepholes, an input gate of its own,
+    /// no projection, no clips). Nothing is checked here: ``LayerSpec/validate(at:)`` refuses
+    /// combinations that make no sense.
     public init(peepholes: Set<PeepholeGate> = [], coupled: Bool = false, projectionSize: Int? = nil,
                 cellClip: Double? = nil, projectionClip: Double? = nil) {
         self.peepholes = peepholes
@@ -61,13 +76,21 @@ public struct LSTMOptions: Equatable, Sendable {
 
 /// What one layer computes: its cell, sizes and variant options (no weights).
 public struct LayerSpec: Equatable, Sendable {
+    /// The cell family; it fixes the number of gate blocks and of activations per pass.
     public var cell: CellFamily
+    /// I, the width of one input step; above the first layer it must equal the layer
+    /// below's `direction.count × outputSize`.
     public var inputSize: Int
+    /// H, the number of units: the height of each gate block and the width of the LSTM cell
+    /// state c (in 1...2^24).
     public var hiddenSize: Int
+    /// Which way the layer runs over the sequence, and so how many passes (weight sets) it has.
     public var direction: Direction
+    /// Whether the biases `b_x` and `b_h` exist (both or neither); absent biases are zero.
     public var hasBias: Bool
     /// One list per pass (forward first): RNN [act], LSTM [f, g, h], GRU [f, g].
     public var activations: [[Activation]]
+    /// LSTM-only options; they must keep their defaults in RNN and GRU layers.
     public var lstm: LSTMOptions
     /// ONNX `clip`: every gate pre-activation (bias and peephole included) is clipped to
     /// [-clip, clip] before its activation; any cell family.
@@ -76,8 +99,13 @@ public struct LayerSpec: Equatable, Sendable {
     public var resetAfter: Bool
     /// Whether learned initial states (h0, and c0 for LSTM) are stored per pass.
     public var hasInitialState: Bool
+    /// Fields of the header's `Layer` message that this version does not know, kept for the
+    /// round trip.
     public var unknownFields: [UnknownField]
 
+    /// A layer description. `activations` nil gives every pass the cell's defaults
+    /// (``defaultActivations(_:)``). `resetAfter` matters only for GRU layers. Nothing is
+    /// checked here: call ``validate(at:)``.
     public init(cell: CellFamily, inputSize: Int, hiddenSize: Int, direction: Direction = .forward,
                 hasBias: Bool = true, activations: [[Activation]]? = nil, lstm: LSTMOptions = LSTMOptions(),
                 activationClip: Double? = nil, resetAfter: Bool = true, hasInitialState: Bool = false, unknownFields: [UnknownField] = []) {
@@ -94,6 +122,9 @@ public struct LayerSpec: Equatable, Sendable {
         self.unknownFields = unknownFields
     }
 
+    /// The activations one pass of `cell` uses when a source does not say: RNN `[tanh]`,
+    /// LSTM `[sigmoid, tanh, tanh]` (gates, candidate, output), GRU `[sigmoid, tanh]` (gates,
+    /// candidate); docs/CELLS.md §1.
     public static func defaultActivations(_ cell: CellFamily) -> [Activation] {
         switch cell {
         case .rnn: return [.tanh]
@@ -102,6 +133,7 @@ public struct LayerSpec: Equatable, Sendable {
         }
     }
 
+    /// How many activations one pass of `cell` takes: 1 for RNN, 3 for LSTM, 2 for GRU.
     public static func activationCount(_ cell: CellFamily) -> Int { defaultActivations(cell).count }
 
     /// Width of h (P with a projection, else H).
@@ -141,6 +173,8 @@ public struct LayerSpec: Equatable, Sendable {
         }
     }
 
+    /// The tensor roles every pass of this layer has, in file order (the order of
+    /// `TensorRole.allCases`).
     public var expectedRoles: [TensorRole] { TensorRole.allCases.filter { expectedShape($0) != nil } }
 
     /// Learned parameters of one pass (initial states not counted).
@@ -149,6 +183,8 @@ public struct LayerSpec: Equatable, Sendable {
             .map { expectedShape($0)!.reduce(1, *) }.reduce(0, +)
     }
 
+    /// Learned parameters of the whole layer: ``parametersPerPass`` times the number of
+    /// passes (initial states not counted).
     public var parameterCount: Int { parametersPerPass * direction.count }
 
     /// Checks that the options make sense together; `at` names the layer in errors.
@@ -191,15 +227,25 @@ public struct LayerSpec: Equatable, Sendable {
     }
 }
 
+/// The order of the gate blocks along the rows of `W_x`, `W_h`, `b_x` and `b_h`
+/// (docs/FORMAT.md §4.3): block j is rows `[j·H, (j+1)·H)`. A file stores it and a reader
+/// checks that it is the one the cell implies (``LayerSpec/gateLayout``); raw values are the
+/// JSON form's names.
 public enum GateLayout: String, CaseIterable, Sendable {
     case rnn, lstmIFGO = "lstm_ifgo", lstmFGO = "lstm_fgo", gruZRN = "gru_zrn"
 }
 
 /// One layer: what it computes and its tensors, one dictionary per pass (forward first).
 public struct Layer: Equatable, Sendable {
+    /// What the layer computes.
     public var spec: LayerSpec
+    /// The tensors of each pass by role, in the order of ``Direction/passes``: one
+    /// dictionary for a forward or reverse layer, two (forward, reverse) for a bidirectional
+    /// one.
     public var passes: [[TensorRole: ModelTensor]]
 
+    /// A layer from its description and tensors; nothing is checked here: call
+    /// ``validate(index:)``.
     public init(spec: LayerSpec, passes: [[TensorRole: ModelTensor]]) {
         self.spec = spec
         self.passes = passes
@@ -256,21 +302,28 @@ extension LayerSpec {
 
 /// A whole model: metadata and a stack of layers.
 public struct Model: Equatable, Sendable {
+    /// Descriptive fields; they never change what the model computes.
     public var metadata: Metadata
+    /// The stack, bottom (input side) first; a valid model has 1 to 4096 layers.
     public var layers: [Layer]
     /// Header fields this version does not know, kept for the round trip.
     public var unknownFields: [UnknownField]
 
+    /// A model from its parts; nothing is checked here: call ``validate()`` (the writers
+    /// and `RecurrentModel` do).
     public init(metadata: Metadata = Metadata(), layers: [Layer], unknownFields: [UnknownField] = []) {
         self.metadata = metadata
         self.layers = layers
         self.unknownFields = unknownFields
     }
 
+    /// Learned parameters of every layer (initial states not counted).
     public var parameterCount: Int { layers.map(\.spec.parameterCount).reduce(0, +) }
 
-    /// Width of the model's input and output vectors.
+    /// Width of one input step: the first layer's I (0 without layers).
     public var inputSize: Int { layers.first?.spec.inputSize ?? 0 }
+    /// Width of one output step: the last layer's number of passes × its output width
+    /// (`D·P`; 0 without layers).
     public var outputSize: Int { layers.last.map { $0.spec.direction.count * $0.spec.outputSize } ?? 0 }
 
     /// Validates every layer and the chaining of layer widths.

@@ -20,16 +20,21 @@ public struct ModelTensor: Equatable, Sendable {
         case external(any ExternalBytes)
     }
 
-    /// The element type.
+    /// The element type of ``bytes``; independent of other tensors and of the precision a
+    /// model runs in.
     public var dtype: DType
-    /// The size of each dimension (row-major).
+    /// The size of each dimension, row-major (C order); its product times `dtype.size` is
+    /// `byteCount`.
     public var shape: [Int]
     var storage: Storage
-    /// How the tensor prefers to be stored when written (raw, zlib, shuffle_zlib).
+    /// How the tensor is stored when the model is written (`WriteOptions` may override it).
     public var encoding: Encoding
     /// Protobuf fields of this tensor's header entry that this version does not know.
     public var unknownFields: [UnknownField]
 
+    /// A tensor from its decoded element bytes. Throws ``LSTMError`` `.shape` when a
+    /// dimension is negative or the element count overflows, and `.sizeMismatch` when
+    /// `bytes.count` is not the element count × `dtype.size`.
     public init(dtype: DType, shape: [Int], bytes: [UInt8], encoding: Encoding = .raw,
                 unknownFields: [UnknownField] = []) throws {
         let count = try checkedProduct(shape, what: "tensor shape \(shape)")
@@ -114,6 +119,8 @@ public struct ModelTensor: Equatable, Sendable {
         return a.withUnsafeBytes { x in b.withUnsafeBytes { y in x.elementsEqual(y) } }
     }
 
+    /// A float32 tensor of `values`, row-major. The product of `shape` must be
+    /// `values.count` (a precondition: this initializer is for code, not for file input).
     public init(_ values: [Float], shape: [Int], encoding: Encoding = .raw) {
         precondition(shape.reduce(1, *) == values.count, "shape does not match the values")
         var bytes = [UInt8](repeating: 0, count: values.count * 4)
@@ -125,6 +132,9 @@ public struct ModelTensor: Equatable, Sendable {
         self.unknownFields = []
     }
 
+    /// A tensor of `values`, row-major, each rounded to nearest in `dtype` (exact for
+    /// float64; bfloat16 rounds through float32). The product of `shape` must be
+    /// `values.count` (a precondition).
     public init(_ values: [Double], shape: [Int], dtype: DType = .float64, encoding: Encoding = .raw) {
         precondition(shape.reduce(1, *) == values.count, "shape does not match the values")
         self.dtype = dtype
@@ -143,6 +153,7 @@ public struct ModelTensor: Equatable, Sendable {
         self.storage = .owned(bytes)
     }
 
+    /// The number of elements: the product of ``shape``.
     public var elementCount: Int { byteCount / dtype.size }
 
     /// Every element widened exactly to Double.
@@ -197,10 +208,14 @@ public struct ModelTensor: Equatable, Sendable {
 /// A protobuf field an older or newer schema put in a header message, kept so that a
 /// read → write round trip does not lose it.
 public struct UnknownField: Equatable, Sendable {
+    /// The protobuf field number (never 0).
     public var tag: UInt32
+    /// The protobuf wire type: 0 varint, 1 64-bit, 2 length-delimited, 5 32-bit.
     public var wireType: UInt8
+    /// The field's bytes as they were on the wire after its tag, written back unchanged.
     public var data: [UInt8]
 
+    /// A field as it was read; the writer emits it as it is.
     public init(tag: UInt32, wireType: UInt8, data: [UInt8]) {
         self.tag = tag
         self.wireType = wireType

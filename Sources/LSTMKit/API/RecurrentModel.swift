@@ -107,6 +107,9 @@ public final class RecurrentModel: @unchecked Sendable {
     /// throws otherwise.
     ///
     /// - Parameters:
+    ///   - x: the inputs, `[T, B, inputSize]`, time-major.
+    ///   - state: the state to start from, for B sequences; on return, the state after the
+    ///     last step (unchanged when the run throws).
     ///   - sequenceLengths: per batch entry, how many of this call's steps are valid (each in
     ///     0...T); entry b's outputs past its length are zero and its state stays at its last
     ///     valid step. nil means all T.

@@ -36,7 +36,10 @@ public protocol ModelExporter: ModelFileFormat {
 }
 
 extension ModelImporter {
+    /// By default a format has no signature and is recognised by its extension only.
     public func recognizes(head: [UInt8]) -> Bool { false }
+    /// By default imported weights get the encoding `convert` chooses
+    /// (``Encoding/defaultForImports``).
     public var keepsTensorEncodings: Bool { false }
 }
 

@@ -83,6 +83,10 @@ public enum ModelWriter {
         return chunks
     }
 
+    /// Writes `model` to `path` as a `.lstm` file, atomically: the bytes go to a temporary
+    /// file in the same folder that then replaces `path`. Throws `LSTMError` when the model
+    /// is invalid (`Model.validate()`), when a metadata string holds U+0000 (a `.lstm`
+    /// header cannot), or when writing fails; any old file at `path` is then left untouched.
     public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions()) throws {
         let chunks = try encode(model, options: options, path: path)
         try AtomicFile.write(path, chunks: chunks)

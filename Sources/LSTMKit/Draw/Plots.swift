@@ -63,9 +63,9 @@ public enum AnalysisPlots {
     /// against t on a log scale.
     public static func reportSVG(_ r: AnalysisReport, model: Model, title: String) -> String {
         let W = 900.0
-        let rowH = 150.0
+        let rowH = 166.0
         let gateRows = r.passes.count
-        let tauH = r.allTimeConstants.isEmpty ? 0.0 : 230.0
+        let tauH = r.allTimeConstants.isEmpty ? 0.0 : 250.0
         let sensH = 330.0
         let Htot = 70 + Double(gateRows) * rowH + tauH + sensH + 20
         var svg = SVGDocument(width: W, height: Htot)
@@ -84,7 +84,7 @@ public enum AnalysisPlots {
                 let d = p.gates[gi].distribution
                 let isGate = p.cell != .rnn
                 let (a, b) = isGate ? (0.0, 1.0) : (Swift.min(d.min, -1), Swift.max(d.max, 1))
-                histogram(&svg, values: g.values, lo: a, hi: b, x0: x0, y0: y + 26, w: 220, h: 84,
+                histogram(&svg, values: g.values, lo: a, hi: b, x0: x0, y0: y + 44, w: 220, h: 84,
                           title: "\(g.name)  mean \(String(format: "%.2f", d.mean))  p05–p95 \(String(format: "%.2f", d.p05))–\(String(format: "%.2f", d.p95))",
                           color: "#4a7a45", shadeSaturation: isGate)
             }
@@ -97,7 +97,7 @@ public enum AnalysisPlots {
             let lo = Swift.min(finite.min() ?? 0, 0).rounded(.down), hi = Swift.max(Swift.max(finite.max() ?? 1, Foundation.log10(Double(r.steps))), lo + 1).rounded(.up)
             let share = r.shareLongerThanInput ?? 0
             svg.text("memory time constants τ = −1/ln(mean keep) over \(taus.count) units (log10 τ)", 20, y + 14, size: 13, weight: "bold")
-            histogram(&svg, values: finite, lo: lo, hi: hi, x0: 70, y0: y + 30, w: 520, h: 140,
+            histogram(&svg, values: finite, lo: lo, hi: hi, x0: 70, y0: y + 44, w: 520, h: 140,
                       title: "\(String(format: "%.0f", 100 * share))% of units have τ longer than the input (T = \(r.steps))" + (infinite > 0 ? "; \(infinite) with τ = ∞" : ""),
                       color: "#1f5fa8", shadeSaturation: false, marker: Foundation.log10(Double(r.steps)), markerLabel: "T", xTitle: "log10 τ (steps)")
             y += tauH
@@ -105,7 +105,10 @@ public enum AnalysisPlots {
         // Sensitivity.
         var series: [(String, [Double], String, String?)] = [("s_t = ‖∂h_T/∂x_t‖ (\(r.inputSensitivityPass.rawValue) final state)", r.inputSensitivity, "#1f77b4", nil)]
         if let rev = r.inputSensitivityReverse { series.append(("reverse final state (t = 0)", rev, "#9467bd", nil)) }
-        for c in r.cellSensitivity { series.append(("‖∂c_T/∂c_t‖ layer \(c.layer)", c.values, "#d46a00", "6 4")) }
+        let cellColors = ["#d46a00", "#2a9d8f", "#8c564b", "#e377c2", "#7f7f7f"]
+        for (i, c) in r.cellSensitivity.enumerated() {
+            series.append(("‖∂c_T/∂c_t‖ layer \(c.layer) (h_t held fixed)", c.values, cellColors[i % cellColors.count], "6 4"))
+        }
         let all = series.flatMap { $0.1 }
         var (lo, hi) = logBounds(all, floor: 1e-30)
         if hi / lo < 100 { lo = hi / 100 }

@@ -14,16 +14,17 @@ struct AnalyzeCommand: ParsableCommand {
                         steps each unit is saturated (< 0.05 or > 0.95), dead units
               memory    per unit: τ = −1/ln(mean forget gate) (GRU: mean update gate z),
                         and the share of units whose τ is longer than the input
-              gradients s_t = ‖∂h_T/∂x_t‖ for batch entry 0 (exact reverse mode), the
-                        effective memory length (steps back until s_t < 1e-3 of its peak),
-                        and ‖∂c_T/∂c_t‖ along each LSTM layer's cell path
+              gradients s_t = ‖∂h_T/∂x_t‖ for batch entry 0 (exact, reverse mode),
+                        the effective memory length (steps back until s_t < 1e-3 of
+                        its peak), and ‖∂c_T/∂c_t‖ along each LSTM layer's cell path
             X is [T, B, I] ([B, T, I] with --batch-first); states as for `lstmtool run`.
 
             Examples:
               lstmtool analyze model.lstm --input x.npy
               lstmtool analyze model.lstm --input x.npy --json > analysis.json
               lstmtool analyze model.lstm --input x.npy --svg report.svg
-              lstmtool analyze model.lstm --input x.npy --initial-h h0.npy --initial-c c0.npy
+              lstmtool analyze model.lstm --input x.npy --initial-h h0.npy \\
+                  --initial-c c0.npy
             """)
 
     @Argument(help: "The model (.lstm, .json, .onnx or .safetensors).")

@@ -21,7 +21,7 @@ struct VerifyCommand: ParsableCommand {
               lstmtool verify fixtures                 # every golden case below it
               lstmtool verify model.lstm --golden fixtures/golden/lstm
               lstmtool verify fixtures --precision f64 --json
-              lstmtool verify fixtures/golden/lstm --plot plots   # plots/lstm_y.svg, lstm_hn.svg, …
+              lstmtool verify fixtures --plot plots    # one SVG per case and output
             """)
 
     @Argument(help: "A model (with --golden), or a folder searched for golden.json files.")

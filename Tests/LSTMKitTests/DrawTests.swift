@@ -132,6 +132,21 @@ final class DrawTests: XCTestCase {
         XCTAssertTrue(bad.stderr.hasPrefix("error: "), bad.stderr)
     }
 
+    func testHelpOfNewCommandsFitsEightyColumns() throws {
+        let top = try KitTest.run(["--help"]).stdout
+        for sub in ["draw", "analyze"] {
+            XCTAssertTrue(top.contains(sub), "top-level help lists \(sub)")
+            let h = try KitTest.run([sub, "--help"])
+            XCTAssertEqual(h.status, 0)
+            for l in h.stdout.split(separator: "\n") where !l.hasPrefix("USAGE:") {
+                XCTAssertLessThanOrEqual(l.count, 80, "\(sub) --help: \(l)")
+            }
+            let examples = h.stdout.components(separatedBy: "Examples:\n").last?.components(separatedBy: "\n\n").first ?? ""
+            XCTAssertFalse(examples.isEmpty)
+            for l in examples.split(separator: "\n") { XCTAssertTrue(l.hasPrefix("  "), "\(sub) --help example line not indented: \(l)") }
+        }
+    }
+
     func testDrawCommandErrorsAndHelp() throws {
         let h = try KitTest.run(["draw", "--help"])
         XCTAssertEqual(h.status, 0)

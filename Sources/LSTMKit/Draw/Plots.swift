@@ -138,7 +138,7 @@ public enum AnalysisPlots {
         let W = 820.0, H = 440.0
         var svg = SVGDocument(width: W, height: H)
         svg.text("How far back does the final state see?", 20, 28, size: 17, weight: "bold")
-        svg.text("s = ‖∂h_T/∂x_t‖ (exact, f64) against the number of steps back from T, normalised to each model's peak; log scale",
+        svg.text("s = ‖∂h_T/∂x_t‖ (exact, f64) against steps back from the final state, each divided by its peak; log scale (floor 1e-20)",
                  20, 48, size: 12, fill: "#555")
         let colors = ["#c0392b", "#2a9d8f", "#1f5fa8", "#9467bd"]
         let n = runs.map(\.report.steps).max() ?? 1
@@ -148,11 +148,11 @@ public enum AnalysisPlots {
             let peak = Swift.max(s.max() ?? 1, 1e-300)
             series.append(s.reversed().map { $0 / peak })
         }
-        let lo = Swift.max(logBounds(series.flatMap { $0 }, floor: 1e-30).0, 1e-30)
+        let lo = Swift.max(logBounds(series.flatMap { $0 }, floor: 1e-20).0, 1e-20)
         let chart = Chart(x0: 80, y0: 66, w: W - 120, h: H - 160, xMin: 0, xMax: Double(Swift.max(n - 1, 1)), yMin: lo, yMax: 1, logY: true)
         chart.drawAxes(&svg, xTitle: "steps back from the final state (T − 1 − t)", yTitle: "s / max s")
         svg.line(chart.x0, chart.py(1e-3), chart.x0 + chart.w, chart.py(1e-3), stroke: "#999", width: 1, dash: "2 3")
-        svg.text("1e-3: effective memory length", chart.x0 + chart.w - 4, chart.py(1e-3) - 4, size: 10, anchor: .end, fill: "#777")
+        svg.text("10⁻³ of the peak: effective memory length", chart.x0 + chart.w - 4, chart.py(1e-3) + 13, size: 10, anchor: .end, fill: "#555")
         for (i, s) in series.enumerated() {
             chart.plot(&svg, xs: s.indices.map(Double.init), ys: s, color: colors[i % colors.count], width: 2)
         }

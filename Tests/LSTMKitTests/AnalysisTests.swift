@@ -20,6 +20,7 @@ final class AnalysisTests: XCTestCase {
                      "lstm_initial_states", "lstm_float16_weights", "gru_reset_before", "gru_reset_after", "gru_clip",
                      "gru_activations", "gru_no_bias", "gru_2l_bidirectional", "gru_float64_weights", "rnn_tanh", "rnn_relu",
                      "rnn_activations", "rnn_reverse", "rnn_elu_thresholded_relu"]
+        var worstAll = 0.0
         for name in cases {
             let dir = "fixtures/golden/\(name)/"
             let g = try GoldenCase(path: KitTest.path(dir))
@@ -33,7 +34,9 @@ final class AnalysisTests: XCTestCase {
             var worst = 0.0
             for (a, b) in zip(tm.y, want.values) { worst = Swift.max(worst, Swift.abs(a - b) / (1 + Swift.abs(b))) }
             XCTAssertLessThan(worst, 1e-12, "\(name): taped forward pass vs \(g.expected[.f64]!.reference ?? "golden")")
+            worstAll = Swift.max(worstAll, worst)
         }
+        print("taped forward pass vs float64 goldens: \(cases.count) cases, worst |Δ|/(1+|y|) \(worstAll)")
     }
 
     // MARK: gradients against central finite differences

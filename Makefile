@@ -4,7 +4,7 @@
 #   make bench  performance numbers for docs/PERFORMANCE.md
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler zlib1g-dev pkg-config python3-venv
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler zlib1g-dev pkg-config python3-venv libxml2-utils librsvg2-bin
 VENV := .venv
 PY := $(VENV)/bin/python
 SHARED_CHECK := ../shared/tools/check_cli.py

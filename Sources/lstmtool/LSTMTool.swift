@@ -15,7 +15,8 @@ struct LSTMTool: ParsableCommand {
             2 verification mismatch (verify), 64 usage error.
             """,
         version: LSTMKitVersion.string,
-        subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, VerifyCommand.self])
+        subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, VerifyCommand.self,
+                      DrawCommand.self, AnalyzeCommand.self])
 }
 
 /// Prints one line on stderr and exits 1: what went wrong and where.

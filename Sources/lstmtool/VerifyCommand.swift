@@ -21,6 +21,7 @@ struct VerifyCommand: ParsableCommand {
               lstmtool verify fixtures                 # every golden case below it
               lstmtool verify model.lstm --golden fixtures/golden/lstm
               lstmtool verify fixtures --precision f64 --json
+              lstmtool verify fixtures --plot plots    # one SVG per case and output
             """)
 
     @Argument(help: "A model (with --golden), or a folder searched for golden.json files.")
@@ -43,6 +44,9 @@ struct VerifyCommand: ParsableCommand {
 
     @Flag(name: .shortAndLong, help: "Show the error details of passing outputs too.")
     var verbose = false
+
+    @Option(help: "Write one SVG per case and output into this folder: the error along the sequence, f32 and f64 on one plot.")
+    var plot: String?
 
     func validate() throws {
         if let a = atol, !(a >= 0) { throw ValidationError("--atol must be >= 0") }
@@ -81,6 +85,13 @@ struct VerifyCommand: ParsableCommand {
             }
         } catch {
             throw fail(error)
+        }
+        if let dir = plot {
+            do {
+                try VerifyPlots.write(results, to: dir)
+            } catch {
+                throw fail(error)
+            }
         }
         let report = VerifyReport(results: results)
         print(json ? report.json() : report.text(verbose: verbose), terminator: "")

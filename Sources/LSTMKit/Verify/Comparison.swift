@@ -27,6 +27,13 @@ package struct OutputComparison: Sendable {
     package var firstFailingStep: Int?
     /// The smallest atol that would pass with this rtol.
     package var atolNeeded: Double
+    /// Error profile along the time axis (or, for states, the first axis) for plots: per index,
+    /// the largest finite |got − golden|, the tolerance atol + rtol·|golden| of that element,
+    /// and the first index holding a failing element.
+    package var profileAxis: String = ""
+    package var profileMaxAbs: [Double] = []
+    package var profileAllowance: [Double] = []
+    package var profileFirstFailing: Int?
 
     package init(name: String, got: [Double], gotShape: [Int], want: [Double], wantShape: [Int], axes: [String],
                 timeAxis: Int?, atol: Double, rtol: Double) {
@@ -53,6 +60,11 @@ package struct OutputComparison: Sendable {
         for k in stride(from: wantShape.count - 2, through: 0, by: -1) { strides[k] = strides[k + 1] * wantShape[k + 1] }
         let steps = timeAxis.map { wantShape[$0] } ?? 0
         var perStep = [Double](repeating: 0, count: steps)
+        let profAxis = timeAxis ?? 0
+        let profCount = wantShape.isEmpty ? 0 : wantShape[profAxis]
+        var profMax = [Double](repeating: -1, count: profCount)
+        var profAllow = [Double](repeating: atol, count: profCount)
+        var profFail: Int?
         var firstFail: Int?
         var worstScore = -1.0
         var worstErr = -1.0
@@ -86,9 +98,20 @@ package struct OutputComparison: Sendable {
                 score = allowed > 0 ? err / allowed : (err > 0 ? .infinity : 0)
                 atolNeeded = Swift.max(atolNeeded, err - rtol * Swift.abs(w))
                 if let s = step { perStep[s] = Swift.max(perStep[s], err) }
+                if profCount > 0 {
+                    let pi = (i / strides[profAxis]) % profCount
+                    if err > profMax[pi] {
+                        profMax[pi] = err
+                        profAllow[pi] = allowed
+                    }
+                }
             }
             if fails {
                 failingElements += 1
+                if profCount > 0 {
+                    let pi = (i / strides[profAxis]) % profCount
+                    if profFail == nil || pi < profFail! { profFail = pi }
+                }
                 if let s = step, firstFail == nil || s < firstFail! { firstFail = s }
             }
             // Ties (every failing element scores infinity when atol = rtol = 0) go to the larger error.
@@ -104,6 +127,10 @@ package struct OutputComparison: Sendable {
         worstWant = want.isEmpty ? 0 : want[worst]
         perStepMaxAbs = timeAxis != nil ? perStep : nil
         firstFailingStep = firstFail
+        profileAxis = axes.indices.contains(profAxis) ? axes[profAxis] : "index"
+        profileMaxAbs = profMax.map { Swift.max($0, 0) }
+        profileAllowance = profAllow
+        profileFirstFailing = profFail
         passed = failingElements == 0
     }
 

@@ -92,6 +92,7 @@ public enum ModelFormats {
         LSTMFileFormat(),
         JSONFileFormat(),
         ONNXFileFormat(),
+        PyTorchCheckpointFormat(),
         SafetensorsFileFormat(),
     ]
 

@@ -50,7 +50,7 @@ struct TorchCheckpoint {
         let file = try MappedFile(path: path)
         let head = file.bytes(0..<min(file.size, 64))
         if head.starts(with: TorchCheckpoint.legacyMagic) {
-            throw LSTMError(.unsupported, "legacy torch.save format (before PyTorch 1.6, or _use_new_zipfile_serialization=False): re-save it with a current PyTorch (torch.save(torch.load(f), g))", path: path)
+            throw LSTMError(.unsupported, "legacy torch.save format (before PyTorch 1.6): re-save it with a current PyTorch, torch.save(torch.load(f), g), without _use_new_zipfile_serialization=False", path: path)
         }
         guard ZipArchive.looksLikeZip(head) else {
             throw LSTMError(.badMagic, "not a torch.save checkpoint: PyTorch ≥ 1.6 writes a zip archive (starting with PK), this file starts otherwise", path: path)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes every reader of untrusted bytes (.lstm, .json, .npy, .npz, .safetensors, .onnx) with libFuzzer under
+# Fuzzes every reader of untrusted bytes (.lstm, .json, .npy, .npz, .safetensors, .onnx, .pt and
+# its pickle alone) with libFuzzer under
 # AddressSanitizer, seeded with the fixtures. CRC checks are skipped in this build only
 # (-DLSTMTOOL_FUZZING) so that mutations reach the code behind them.
 #   tools/fuzz.sh [SECONDS]      (default 60)
@@ -22,6 +23,10 @@ python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,
   && { prefix 3; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))" && rm "$corpus/seed.npz"
 for f in fixtures/pytorch/gru_1l/model.safetensors fixtures/pytorch/lstm_proj/model.safetensors; do { prefix 4; cat "$f"; } >"$corpus/st$((i++))"; done
 for f in fixtures/pytorch/lstm_1l/model.onnx fixtures/golden/lstm_peephole_all/model.onnx fixtures/golden/gru_reset_before/model.onnx; do { prefix 5; cat "$f"; } >"$corpus/onnx$((i++))"; done
+for f in fixtures/pytorch-pt/pt_lstm_views/model.pt fixtures/pytorch-pt/pt_gru_parameters/model.pt fixtures/pytorch-pt/bad/whole_module.pt; do { prefix 6; cat "$f"; } >"$corpus/pt$((i++))"; done
+for f in fixtures/pytorch-pt/pt_gru_checkpoint_nested/model.pt fixtures/pytorch-pt/pt_lstm_lightning/model.pt fixtures/pytorch-pt/bad/evil_global.pt; do
+  { prefix 7; python3 -c "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); sys.stdout.buffer.write(z.read([n for n in z.namelist() if n.endswith('/data.pkl')][0]))" "$f"; } >"$corpus/pkl$((i++))"
+done
 SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time="$seconds" -rss_limit_mb=4096 \
   -max_len=65536 -print_final_stats=1 "$corpus"; status=$?
 rm -f /dev/shm/lstmfuzz-*

@@ -455,6 +455,10 @@ final class PyTorchCheckpointTests: XCTestCase {
         var r = PickleBuilder()
         r.tensor(key: "0", count: 6, size: [2, 3], stride: [1, 3]) // reaches 1 + 2·3 = 7
         assertRefused(r, .sizeMismatch, ["reaches element 7"])
+        // A broadcast (stride 0) view larger than its storage.
+        var b = PickleBuilder()
+        b.tensor(key: "0", count: 2, size: [1 << 20], stride: [0])
+        assertRefused(b, .unsupported, ["expanded view"])
         // An empty view needs no elements.
         var e = PickleBuilder()
         e.tensor(key: "0", count: 0, offset: 5, size: [0, 3]); e.stop()

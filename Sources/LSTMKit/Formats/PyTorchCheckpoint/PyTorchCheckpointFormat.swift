@@ -25,3 +25,15 @@ struct PyTorchCheckpointFormat: ModelImporter {
         return ImportResult(model: model, notes: notes.messages, formatName: name)
     }
 }
+
+/// The unpickler on its own, for the fuzz harness (Sources/lstmfuzz).
+package enum TorchPickle {
+    /// Unpickles a `data.pkl` and flattens it as an import would, without any storages: the
+    /// fuzz harness's way into the unpickler (Sources/lstmfuzz). Returns the tensor names.
+    package static func decode(_ bytes: [UInt8]) throws -> [String] {
+        var entries: [TorchCheckpoint.Entry] = []
+        var nonFloat = 0
+        try TorchCheckpoint.flatten(try Unpickler.load(bytes), path: "data.pkl", into: &entries, nonFloat: &nonFloat)
+        return entries.map(\.name)
+    }
+}

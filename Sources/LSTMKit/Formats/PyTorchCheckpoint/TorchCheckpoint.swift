@@ -107,6 +107,10 @@ struct TorchCheckpoint {
             guard !overflow, bytes <= TorchCheckpoint.maxStorageBytes else {
                 throw LSTMError(.invalidInput, "storage \(Unpickler.printable(s.key)) declares \(s.count) elements of \(s.type.torchName), more than the \(TorchCheckpoint.maxStorageBytes) bytes allowed", path: path)
             }
+            // Deflate expands at most 1032:1; a member claiming more is a bomb (torch.save stores).
+            guard m.method != 8 || m.size / 1032 <= m.compressedSize else {
+                throw LSTMError(.invalidInput, "storage member \(Unpickler.printable(member)) declares \(m.size) bytes from \(m.compressedSize) compressed, more than deflate can produce", path: path)
+            }
             guard m.size == bytes else {
                 throw LSTMError(.sizeMismatch, "storage \(Unpickler.printable(member)) has \(m.size) bytes but its \(s.count) \(s.type.torchName) elements need \(bytes): the storage is shorter than its tensors' views", path: path)
             }

@@ -546,7 +546,8 @@ struct Unpickler {
     }
 
     /// Checks that the view `t` lies inside its storage's declared element count, with checked
-    /// arithmetic: `offset + Σ (size_i − 1)·stride_i < count` (nothing to check when empty).
+    /// arithmetic: `offset + Σ (size_i − 1)·stride_i < count` (nothing to check when empty),
+    /// and has no more elements than the storage.
     static func checkView(_ t: TorchTensor, what: String, fail: (LSTMError.Kind, String) -> LSTMError) throws {
         let n = try checkedProduct(t.size, what: "\(what)'s size \(t.size)")
         guard n > 0 else { return }
@@ -559,6 +560,10 @@ struct Unpickler {
         }
         guard last < t.storage.count else {
             throw fail(.sizeMismatch, "\(what)'s view (offset \(t.offset), size \(t.size), stride \(t.stride)) reaches element \(last) but storage \(printable(t.storage.key)) holds \(t.storage.count): the storage is shorter than the view")
+        }
+        // Views that repeat elements (stride 0, as `expand` makes) could be far larger than the file.
+        guard n <= t.storage.count else {
+            throw fail(.unsupported, "\(what) has \(n) elements, more than its storage's \(t.storage.count) (an expanded view with stride \(t.stride)); save a contiguous copy (.clone())")
         }
     }
 

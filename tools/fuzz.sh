@@ -17,12 +17,17 @@ trap 'rm -rf "$corpus"' EXIT
 # fuzzed without editing this script; seeds are every fixture file of that format's extensions.
 i=0
 prefix() { printf "\\x$(printf %02x "$1")" ; }
-while read -r index name; do
+while read -r index name exts; do
   case $name in
     npy) files=$(ls fixtures/golden/lstm/*.npy) ;;
     npz) python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,3),np.float32))" "$corpus/seed.npz" 2>/dev/null || continue
          { prefix "$index"; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))"; rm -f "$corpus/seed.npz"; continue ;;
-    *) files=$(find fixtures -type f -name "*.$name" -size -256k | sort | head -n 12) ;;
+    pickle) for f in $(find fixtures -type f -name "*.pt" -size -256k | sort | head -n 6); do
+              python3 -c "import zipfile, sys; z = zipfile.ZipFile(sys.argv[1]); n = [m for m in z.namelist() if m.endswith('/data.pkl')][0]; sys.stdout.buffer.write(z.read(n))" "$f" \
+                > "$corpus/seed.pkl" 2>/dev/null || continue
+              { prefix "$index"; cat "$corpus/seed.pkl"; } >"$corpus/pickle$((i++))"
+            done; rm -f "$corpus/seed.pkl"; continue ;;
+    *) files=$(for e in ${exts//,/ }; do find fixtures -type f -name "*.$e" -size -256k; done | sort | head -n 12) ;;
   esac
   for f in $files; do { prefix "$index"; cat "$f"; } >"$corpus/$name$((i++))"; done
 done < <(LSTMFUZZ_LIST=1 SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz)

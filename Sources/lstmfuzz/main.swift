@@ -4,7 +4,8 @@
 //       -Xswiftc -DLSTMTOOL_FUZZING --scratch-path .build-fuzz
 //   SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time=60 -rss_limit_mb=4096 CORPUS/
 // The first input byte picks the reader: every model format of the registry
-// (`ModelFormats.importers`, in order), then the .npy and .npz readers; the rest is its input.
+// (`ModelFormats.importers`, in order), then the .npy and .npz readers and the restricted
+// unpickler alone (a .pt's data.pkl); the rest is its input.
 // `LSTMFUZZ_LIST=1 lstmfuzz` prints the readers with their selector bytes and exits.
 import Foundation
 import LSTMKit
@@ -15,12 +16,13 @@ let scratch = "/dev/shm/lstmfuzz-\(getpid())"
 
 /// Every reader: the registry's formats, then the array readers `run` and `verify` use.
 // libFuzzer calls in on one thread; the table is built once and never changed.
-nonisolated(unsafe) let readers: [(name: String, read: ([UInt8]) -> Void)] =
-    ModelFormats.importers.map { format -> (name: String, read: ([UInt8]) -> Void) in
-        (format.name, { bytes in importThroughFile(format, bytes) })
+nonisolated(unsafe) let readers: [(name: String, extensions: [String], read: ([UInt8]) -> Void)] =
+    ModelFormats.importers.map { format -> (name: String, extensions: [String], read: ([UInt8]) -> Void) in
+        (format.name, format.extensions, { bytes in importThroughFile(format, bytes) })
     } + [
-        ("npy", { _ = try? Npy.decode($0, name: "fuzz.npy") }),
-        ("npz", { _ = try? Npz.decode($0, name: "fuzz.npz") }),
+        ("npy", ["npy"], { _ = try? Npy.decode($0, name: "fuzz.npy") }),
+        ("npz", ["npz"], { _ = try? Npz.decode($0, name: "fuzz.npz") }),
+        ("pickle", ["pkl"], { _ = try? TorchPickle.decode($0) }),
     ]
 
 func importThroughFile(_ format: any ModelImporter, _ bytes: [UInt8]) {
@@ -32,7 +34,7 @@ func importThroughFile(_ format: any ModelImporter, _ bytes: [UInt8]) {
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     if ProcessInfo.processInfo.environment["LSTMFUZZ_LIST"] != nil {
-        for (i, r) in readers.enumerated() { print(i, r.name) }
+        for (i, r) in readers.enumerated() { print(i, r.name, r.extensions.joined(separator: ",")) }
         exit(0)
     }
     return 0

@@ -16,6 +16,8 @@ struct ConvertCommand: ParsableCommand {
               lstmtool convert model.onnx model.lstm
               lstmtool convert model.safetensors model.lstm --cell lstm
               lstmtool convert big.safetensors model.lstm --prefix encoder.rnn.
+              lstmtool convert checkpoint.pt model.lstm       # torch.save, no Python
+              lstmtool convert last.ckpt.pt model.lstm --prefix state_dict.model.lstm.
               lstmtool convert model.lstm model.onnx
             """)
 

@@ -20,7 +20,7 @@ struct ImportFlags: ParsableArguments {
     @Option(help: "RNN nonlinearity of a PyTorch state dict (weights cannot tell).")
     var nonlinearity: TorchNonlinearity?
 
-    @Option(help: "Key prefix of the recurrent module in a larger state dict, e.g. encoder.rnn.")
+    @Option(help: "Key prefix of the recurrent module in a larger state dict, e.g. encoder.rnn. (nested .pt dicts are joined with '.': state_dict.model.lstm.)")
     var prefix: String?
 
     @Option(help: "ONNX node (name or output) to import when a graph holds several recurrent stacks.")
@@ -31,7 +31,7 @@ struct ImportFlags: ParsableArguments {
     }
 }
 
-/// "`.lstm`, `.json`, `.onnx` or `.safetensors`": what the registry reads, for help texts.
+/// "`.lstm`, `.json`, `.onnx`, `.pt`, `.pth` or `.safetensors`": what the registry reads, for help texts.
 let readableFormats = ModelFormats.extensionList(ModelFormats.importers)
 /// What the registry writes.
 let writableFormats = ModelFormats.extensionList(ModelFormats.exporters)

@@ -9,7 +9,8 @@ struct LSTMTool: ParsableCommand {
         abstract: "Inspect, convert, run and verify recurrent neural network models (RNN, LSTM, GRU).",
         discussion: """
             Models are stored in the .lstm format (docs/FORMAT.md); every command also reads the \
-            lossless JSON form (.json), ONNX (.onnx) and PyTorch state dicts (.safetensors).
+            lossless JSON form (.json), ONNX (.onnx), PyTorch state dicts (.safetensors) and \
+            torch.save checkpoints (.pt, .pth; read without Python, nothing in them is executed).
 
             Exit codes: 0 success, 1 invalid input or failure (one line on stderr), \
             2 verification mismatch (verify), 64 usage error.

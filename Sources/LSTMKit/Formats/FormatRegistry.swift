@@ -95,6 +95,7 @@ public enum ModelFormats {
         LSTMFileFormat(),
         JSONFileFormat(),
         ONNXFileFormat(),
+        PyTorchCheckpointFormat(),
         SafetensorsFileFormat(),
     ]
 

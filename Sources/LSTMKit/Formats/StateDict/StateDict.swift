@@ -51,20 +51,20 @@ enum StateDictImporter {
         if var want = options.prefix {
             if !want.isEmpty && !want.hasSuffix(".") { want += "." }
             guard candidates.contains(want) else {
-                throw LSTMError(.invalidInput, "\(path): no recurrent module under prefix '\(want)'; found: \(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))")
+                throw LSTMError(.invalidInput, "no recurrent module under prefix '\(want)'; found: \(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))", path: path)
             }
             prefix = want
         } else {
             guard !candidates.isEmpty else {
-                throw LSTMError(.invalidInput, "\(path): no torch.nn.RNN/LSTM/GRU weights (weight_ih_l0 …) among its \(source.names.count) tensors")
+                throw LSTMError(.invalidInput, "no torch.nn.RNN/LSTM/GRU weights (weight_ih_l0 …) among its \(source.names.count) tensors", path: path)
             }
             guard candidates.count == 1, let only = candidates.first else {
-                throw LSTMError(.invalidInput, "\(path): \(candidates.count) recurrent modules (\(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))); choose one with --prefix")
+                throw LSTMError(.invalidInput, "\(candidates.count) recurrent modules (\(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))); choose one with --prefix", path: path)
             }
             prefix = only
             if !prefix.isEmpty { notes.messages.append("took the recurrent module under prefix '\(prefix)'") }
         }
-        guard let entries = modules[prefix] else { throw LSTMError(.invalidInput, "\(path): no module '\(prefix)'") }
+        guard let entries = modules[prefix] else { throw LSTMError(.invalidInput, "no module '\(prefix)'", path: path) }
         let leftOut = source.names.count - entries.count
         if leftOut > 0 { notes.messages.append("left out \(leftOut) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'")") }
 
@@ -77,7 +77,7 @@ enum StateDictImporter {
         while entries.contains("\(prefix)weight_ih_l\(layerCount)") { layerCount += 1 }
         for name in entries.sorted() {
             guard let p = parseName(name), p.layer < layerCount else {
-                throw LSTMError(.invalidInput, "\(path): tensor \(name) belongs to no layer 0..<\(layerCount) of the module")
+                throw LSTMError(.invalidInput, "tensor \(name) belongs to no layer 0..<\(layerCount) of the module", path: path)
             }
         }
         let bidirectional = entries.contains("\(prefix)weight_ih_l0_reverse")
@@ -85,18 +85,18 @@ enum StateDictImporter {
 
         // Family and sizes from layer 0's shapes.
         guard let wih0 = try tensor("weight_ih", 0, false), let whh0 = try tensor("weight_hh", 0, false) else {
-            throw LSTMError(.missingTensor, "\(path): \(prefix)weight_hh_l0 is missing")
+            throw LSTMError(.missingTensor, "\(prefix)weight_hh_l0 is missing", path: path)
         }
         let whr0 = try tensor("weight_hr", 0, false)
         guard wih0.shape.count == 2, whh0.shape.count == 2, whh0.shape[0] == wih0.shape[0], whh0.shape[0] > 0 else {
-            throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 \(wih0.shape) and weight_hh_l0 \(whh0.shape) are not [gates·hidden, input] and [gates·hidden, hidden]")
+            throw LSTMError(.shape, "\(prefix)weight_ih_l0 \(wih0.shape) and weight_hh_l0 \(whh0.shape) are not [gates·hidden, input] and [gates·hidden, hidden]", path: path)
         }
         let rows = wih0.shape[0]
         let H: Int
         var P: Int?
         if let whr0 {
             guard whr0.shape.count == 2, whr0.shape[1] > 0, whr0.shape[0] == whh0.shape[1] else {
-                throw LSTMError(.shape, "\(path): \(prefix)weight_hr_l0 has shape \(whr0.shape), expected [proj_size, hidden_size] with proj_size = weight_hh_l0's \(whh0.shape[1]) columns")
+                throw LSTMError(.shape, "\(prefix)weight_hr_l0 has shape \(whr0.shape), expected [proj_size, hidden_size] with proj_size = weight_hh_l0's \(whh0.shape[1]) columns", path: path)
             }
             H = whr0.shape[1]
             P = whr0.shape[0]
@@ -104,7 +104,7 @@ enum StateDictImporter {
             H = whh0.shape[1]
         }
         guard H > 0, rows % H == 0 else {
-            throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 has \(rows) rows, not a multiple of hidden size \(H) (from \(prefix)\(whr0 == nil ? "weight_hh_l0's columns" : "weight_hr_l0's columns"))")
+            throw LSTMError(.shape, "\(prefix)weight_ih_l0 has \(rows) rows, not a multiple of hidden size \(H) (from \(prefix)\(whr0 == nil ? "weight_hh_l0's columns" : "weight_hr_l0's columns"))", path: path)
         }
         let inferred: CellFamily?
         switch rows / H {
@@ -115,12 +115,12 @@ enum StateDictImporter {
         }
         let stored = meta["lstmtool.cell"].flatMap(CellFamily.init(rawValue:))
         guard let cell = options.cell ?? inferred ?? stored else {
-            throw LSTMError(.shape, "\(path): \(prefix)weight_ih_l0 has \(rows) rows for hidden size \(H): not 4H (LSTM), 3H (GRU) or H (RNN); say --cell")
+            throw LSTMError(.shape, "\(prefix)weight_ih_l0 has \(rows) rows for hidden size \(H): not 4H (LSTM), 3H (GRU) or H (RNN); say --cell", path: path)
         }
         if let inferred, cell != inferred {
-            throw LSTMError(.conversion, "\(path): --cell \(cell.rawValue) contradicts the shapes: \(prefix)weight_ih_l0 has \(rows) rows = \(rows / H) × hidden size \(H), a \(inferred.rawValue)")
+            throw LSTMError(.conversion, "--cell \(cell.rawValue) contradicts the shapes: \(prefix)weight_ih_l0 has \(rows) rows = \(rows / H) × hidden size \(H), a \(inferred.rawValue)", path: path)
         }
-        if P != nil && cell != .lstm { throw LSTMError(.conversion, "\(path): \(prefix)weight_hr_l0 (a projection) exists only in an LSTM") }
+        if P != nil && cell != .lstm { throw LSTMError(.conversion, "\(prefix)weight_hr_l0 (a projection) exists only in an LSTM", path: path) }
         var activations = LayerSpec.defaultActivations(cell)
         if cell == .rnn {
             let kind: ActivationKind
@@ -132,7 +132,7 @@ enum StateDictImporter {
                 kind = .tanh
                 notes.messages.append("an RNN's nonlinearity cannot be read from its weights; assumed tanh (say --nonlinearity relu otherwise)")
             }
-            guard kind == .tanh || kind == .relu else { throw LSTMError(.invalidInput, "\(path): torch.nn.RNN's nonlinearity is tanh or relu, not \(kind.rawValue)") }
+            guard kind == .tanh || kind == .relu else { throw LSTMError(.invalidInput, "torch.nn.RNN's nonlinearity is tanh or relu, not \(kind.rawValue)", path: path) }
             activations = [Activation(kind)]
         } else if options.nonlinearity != nil {
             notes.messages.append("--nonlinearity applies to RNN modules only; ignored for this \(cell.rawValue)")
@@ -154,9 +154,9 @@ enum StateDictImporter {
                 var pass: [TensorRole: ModelTensor] = [:]
                 func need(_ role: String, _ shape: [Int]) throws -> ModelTensor {
                     let name = "\(prefix)\(role)_l\(k)\(rev ? "_reverse" : "")"
-                    guard let t = try tensor(role, k, rev) else { throw LSTMError(.missingTensor, "\(path): tensor \(name) of shape \(shape) is missing") }
-                    guard t.shape == shape else { throw LSTMError(.shape, "\(path): tensor \(name) has shape \(t.shape), expected \(shape)") }
-                    if let d = dtype, d != t.dtype { throw LSTMError(.conversion, "\(path): tensor \(name) is \(t.dtype.rawValue), the module's other weights \(d.rawValue)") }
+                    guard let t = try tensor(role, k, rev) else { throw LSTMError(.missingTensor, "tensor \(name) of shape \(shape) is missing", path: path) }
+                    guard t.shape == shape else { throw LSTMError(.shape, "tensor \(name) has shape \(t.shape), expected \(shape)", path: path) }
+                    if let d = dtype, d != t.dtype { throw LSTMError(.conversion, "tensor \(name) is \(t.dtype.rawValue), the module's other weights \(d.rawValue)", path: path) }
                     dtype = t.dtype
                     return t
                 }
@@ -167,14 +167,14 @@ enum StateDictImporter {
                     pass[.recurrentBias] = try GateConventions.reorder(try need("bias_hh", [G * H]), from: torchOrder, to: ours)
                 } else {
                     for role in ["bias_ih", "bias_hh"] where try tensor(role, k, rev) != nil {
-                        throw LSTMError(.conversion, "\(path): tensor \(prefix)\(role)_l\(k)\(rev ? "_reverse" : "") exists but layer 0 has no biases")
+                        throw LSTMError(.conversion, "tensor \(prefix)\(role)_l\(k)\(rev ? "_reverse" : "") exists but layer 0 has no biases", path: path)
                     }
                 }
                 if let P { pass[.projection] = try need("weight_hr", [P, H]) }
                 passes.append(pass)
             }
             if !bidirectional, entries.contains(where: { $0.hasPrefix(prefix) && $0.hasSuffix("_l\(k)_reverse") }) {
-                throw LSTMError(.conversion, "\(path): layer \(k) has _reverse tensors but layer 0 is unidirectional")
+                throw LSTMError(.conversion, "layer \(k) has _reverse tensors but layer 0 is unidirectional", path: path)
             }
             layers.append(Layer(spec: spec, passes: passes))
             inputSize = directions.count * (P ?? H)

@@ -22,6 +22,8 @@ python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,
   && { prefix 3; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))" && rm "$corpus/seed.npz"
 for f in fixtures/pytorch/gru_1l/model.safetensors fixtures/pytorch/lstm_proj/model.safetensors; do { prefix 4; cat "$f"; } >"$corpus/st$((i++))"; done
 for f in fixtures/pytorch/lstm_1l/model.onnx fixtures/golden/lstm_peephole_all/model.onnx fixtures/golden/gru_reset_before/model.onnx; do { prefix 5; cat "$f"; } >"$corpus/onnx$((i++))"; done
+for f in fixtures/keras/lstm/model.keras fixtures/keras/bidirectional_lstm/model.keras; do { prefix 6; cat "$f"; } >"$corpus/keras$((i++))"; done
+for f in fixtures/keras/legacy_h5_gru/model.h5 fixtures/keras_bad/good.h5; do { prefix 7; cat "$f"; } >"$corpus/h5$((i++))"; done
 SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time="$seconds" -rss_limit_mb=4096 \
   -max_len=65536 -print_final_stats=1 "$corpus"; status=$?
 rm -f /dev/shm/lstmfuzz-*

@@ -377,7 +377,44 @@ def cudnn_case(kind):
                extra={"cross_check": cross_check(outs["float32"], outs["float64"])})
 
 
+def bad_files():
+    """fixtures/keras_bad/: files the reader must refuse with one error line (Tests/LSTMKitTests/KerasTests.swift)."""
+    d = os.path.join(ROOT, "fixtures", "keras_bad")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    units = 3
+    r = rng(91)
+    cfg = {"name": "lstm", "return_sequences": True, "units": units, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True}
+    k = r.standard_normal((I, 4 * units)).astype(np.float32)
+    rk = r.standard_normal((units, 4 * units)).astype(np.float32)
+    b = r.standard_normal(4 * units).astype(np.float32)
+    # A hard-link cycle: model_weights/lstm/lstm is model_weights/lstm itself; weight_names lead
+    # round the loop to a dataset that does not exist.
+    with h5py.File(os.path.join(d, "cycle.h5"), "w") as f:
+        f.attrs["keras_version"] = b"2.4.0"
+        f.attrs["model_config"] = json.dumps(keras2_sequential("LSTM", cfg)).encode()
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = [b"lstm"]
+        lg = g.create_group("lstm")
+        lg["lstm"] = lg  # hard link to itself
+        lg.attrs["weight_names"] = [b"lstm/lstm/lstm/lstm_cell/kernel:0", b"lstm/lstm/lstm_cell/recurrent_kernel:0", b"lstm/lstm_cell/bias:0"]
+    # The same model with correct weights, then truncated to half its bytes.
+    full = os.path.join(d, "good.h5")
+    legacy_h5(full, keras2_sequential("LSTM", cfg), [("input_1", []), ("lstm", [("lstm/lstm_cell/kernel:0", k), ("lstm/lstm_cell/recurrent_kernel:0", rk), ("lstm/lstm_cell/bias:0", b)])], "2.4.0")
+    data = open(full, "rb").read()
+    open(os.path.join(d, "truncated.h5"), "wb").write(data[:len(data) // 2])
+    # A config naming a layer that has no weights, and one whose units disagree with the weights.
+    cfg2 = keras2_sequential("LSTM", cfg)
+    cfg2["config"]["layers"].append({"class_name": "GRU", "config": {"name": "gru", "return_sequences": True, "units": 2}})
+    legacy_h5(os.path.join(d, "layer_without_weights.h5"), cfg2, [("input_1", []), ("lstm", [("lstm/lstm_cell/kernel:0", k), ("lstm/lstm_cell/recurrent_kernel:0", rk), ("lstm/lstm_cell/bias:0", b)])], "2.4.0")
+    cfg3 = keras2_sequential("LSTM", dict(cfg, units=units + 1))
+    legacy_h5(os.path.join(d, "shape_mismatch.h5"), cfg3, [("input_1", []), ("lstm", [("lstm/lstm_cell/kernel:0", k), ("lstm/lstm_cell/recurrent_kernel:0", rk), ("lstm/lstm_cell/bias:0", b)])], "2.4.0")
+    print("keras_bad:", ", ".join(sorted(os.listdir(d))))
+
+
 def main():
+    if not SELECT or "bad" in SELECT:
+        bad_files()
     keras.utils.set_random_seed(1234)
     os.makedirs(OUT, exist_ok=True)
     L = keras.layers

@@ -102,7 +102,7 @@ enum KerasExporter {
                 fields.append(("units", .int(s.hiddenSize)))
                 func kname(_ a: Activation, _ role: String) throws -> String {
                     guard let n = kerasActivation(a) else {
-                        throw refuse("\(at) uses \(a.summary) as its \(role); Keras has no built-in activation that computes it (Keras 3's hard_sigmoid is clip(x/6 + 1/2, 0, 1))")
+                        throw refuse("\(at) uses \(a.summary) as its \(role); Keras has no built-in activation that computes it\(a.kind == .hardSigmoid ? " (Keras 3's hard_sigmoid is clip(x/6 + 1/2, 0, 1))" : "")")
                     }
                     return n
                 }

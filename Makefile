@@ -4,7 +4,7 @@
 #   make bench  performance numbers for docs/PERFORMANCE.md
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler zlib1g-dev pkg-config python3-venv libxml2-utils librsvg2-bin
+APT_PACKAGES := libprotobuf-c-dev protobuf-c-compiler zlib1g-dev libhdf5-dev pkg-config python3-venv libxml2-utils librsvg2-bin
 VENV := .venv
 PY := $(VENV)/bin/python
 SHARED_CHECK := ../shared/tools/check_cli.py
@@ -25,7 +25,7 @@ deps:
 ## Python packages for the cross-checks against onnx/onnxruntime (a local virtualenv).
 pydeps: deps
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	@$(PY) -c "import numpy, onnx, onnxruntime" 2>/dev/null || $(PY) -m pip install -q -r tools/requirements-test.txt
+	@$(PY) -c "import numpy, onnx, onnxruntime, keras, jax, h5py" 2>/dev/null || $(PY) -m pip install -q -r tools/requirements-test.txt
 
 build: deps
 	$(SWIFT) build
@@ -38,6 +38,7 @@ test: deps pydeps
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(DEBUG_BIN) verify fixtures
 	$(PY) tools/test_onnx_export.py $(DEBUG_BIN)
+	$(PY) tools/test_keras_export.py $(DEBUG_BIN)
 	tools/test_examples.sh
 	python3 tools/check_doc_comments.py
 	@if [ -f $(SHARED_CHECK) ]; then $(PY) $(SHARED_CHECK) $(DEBUG_BIN); else echo "($(SHARED_CHECK) not present: PyTorch contract check skipped)"; fi

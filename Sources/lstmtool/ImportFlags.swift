@@ -5,6 +5,7 @@ extension CellFamily: ExpressibleByArgument {}
 extension Encoding: ExpressibleByArgument {}
 extension DeflateStrategy: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
+extension MaskedOutput: ExpressibleByArgument {}
 
 /// An RNN's nonlinearity as PyTorch names it (the only two torch.nn.RNN has).
 enum TorchNonlinearity: String, CaseIterable, ExpressibleByArgument {
@@ -26,8 +27,14 @@ struct ImportFlags: ParsableArguments {
     @Option(help: "ONNX node (name or output) to import when a graph holds several recurrent stacks.")
     var node: String?
 
+    @Option(help: "Keras layer (any layer of the wanted stack) to import when a model holds several recurrent stacks.")
+    var layer: String?
+
+    @Option(help: "Keras model config (config.json or model.to_json() output) for a weights-only .weights.h5 file.")
+    var config: String?
+
     var options: ImportOptions {
-        ImportOptions(cell: cell, nonlinearity: nonlinearity?.kind, prefix: prefix, node: node)
+        ImportOptions(cell: cell, nonlinearity: nonlinearity?.kind, prefix: prefix, node: node, layer: layer, config: config)
     }
 }
 

@@ -10,7 +10,8 @@ struct RunCommand: ParsableCommand {
             Shapes (L layers, D directions, H hidden, P projection size or H):
               X      [T, B, I]    ([B, T, I] with --batch-first)
               Y      [T, B, D·P]  ([B, T, D·P] with --batch-first), zero past
-                                  each sequence's length
+                                  each sequence's length (--masked-output hold:
+                                  the last valid output repeated, as Keras does)
               H0/HN  [L·D, B, P], layer-major, direction-minor
               C0/CN  [L·D, B, H], layer-major, direction-minor
               L      [B], int32 or int64, each in 0...T
@@ -58,6 +59,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "f32 (fast) or f64 (reference).")
     var precision: Precision = .f32
 
+    @Option(name: .customLong("masked-output"),
+            help: "What Y holds past a sequence's length: zero (onnxruntime, PyTorch) or hold (Keras masking: the last valid output repeated). Default: the model's keras.masking property, else zero.")
+    var maskedOutput: MaskedOutput?
+
     @OptionGroup var importOptions: ImportFlags
 
     func validate() throws {
@@ -95,7 +100,13 @@ struct RunCommand: ParsableCommand {
         let batch = x.shape[1], steps = x.shape[0]
         var state: RecurrentState<S> = try TypedRunIO.readState(h: initialH, c: initialC, model: m, batch: batch)
         let lengths = try sequenceLengths.map { try RunIO.readLengths($0, batch: batch, steps: steps) }
-        let y = try m.run(x, state: &state, sequenceLengths: lengths)
+        var y = try m.run(x, state: &state, sequenceLengths: lengths)
+        let mode = maskedOutput ?? MaskedOutput.recorded(in: m.definition) ?? .zero
+        if mode == .hold, lengths != nil {
+            var scalars = y.scalars
+            mode.apply(to: &scalars, steps: y.shape[0], batch: y.shape[1], width: y.shape[2], lengths: lengths)
+            y = try Tensor(shape: y.shape, scalars: scalars)
+        }
         var files = [(path: output, bytes: try TypedRunIO.encodeOutput(y, batchFirst: batchFirst))]
         if let h = finalH { files.append((h, try TypedRunIO.encodeState(state, cell: false, path: h, model: m))) }
         if let c = finalC { files.append((c, try TypedRunIO.encodeState(state, cell: true, path: c, model: m))) }

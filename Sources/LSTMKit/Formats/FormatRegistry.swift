@@ -72,13 +72,20 @@ public struct ImportOptions: Sendable {
     public var prefix: String?
     /// ONNX node to import when a graph holds several recurrent stacks.
     public var node: String?
+    /// Keras layer (any layer of the wanted stack) when a model holds several recurrent stacks.
+    public var layer: String?
+    /// Keras model config (`config.json` or a `model.to_json()` file) for a weights-only `.h5`.
+    public var config: String?
 
     /// Options for a file; every field defaults to "let the file tell".
-    public init(cell: CellFamily? = nil, nonlinearity: ActivationKind? = nil, prefix: String? = nil, node: String? = nil) {
+    public init(cell: CellFamily? = nil, nonlinearity: ActivationKind? = nil, prefix: String? = nil, node: String? = nil,
+                layer: String? = nil, config: String? = nil) {
         self.cell = cell
         self.nonlinearity = nonlinearity
         self.prefix = prefix
         self.node = node
+        self.layer = layer
+        self.config = config
     }
 }
 
@@ -97,6 +104,7 @@ public enum ModelFormats {
         ONNXFileFormat(),
         PyTorchCheckpointFormat(),
         SafetensorsFileFormat(),
+        KerasFileFormat(),
     ]
 
     /// The formats that can be read.

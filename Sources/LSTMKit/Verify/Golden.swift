@@ -20,6 +20,9 @@ package struct GoldenCase: Sendable {
     package var batchFirst: Bool
     package var expected: [Precision: Expectation]
     package var importOptions: ImportOptions
+    /// What the expected `y` holds past each sequence's length (`masked_output`); nil: the
+    /// model's own `keras.masking` property, else zeros.
+    package var maskedOutput: MaskedOutput?
 
     package static let fileName = "golden.json"
 
@@ -60,6 +63,12 @@ package struct GoldenCase: Sendable {
                                       atol: try r.optionalDouble(eo["atol"], "atol"), rtol: try r.optionalDouble(eo["rtol"], "rtol"))
         }
         guard !expected.isEmpty else { throw r.fail("expected must name f32 and/or f64 outputs") }
+        if let m = try r.optionalString(o["masked_output"], "masked_output") {
+            guard let mode = MaskedOutput(rawValue: m) else { throw r.fail("masked_output \"\(safe(m))\" is not zero or hold") }
+            maskedOutput = mode
+        } else {
+            maskedOutput = nil
+        }
         var opts = ImportOptions()
         if let io = o["import_options"] {
             let oo = try r.object(io, "import_options")
@@ -75,6 +84,8 @@ package struct GoldenCase: Sendable {
             }
             opts.prefix = try r.optionalString(oo["prefix"], "prefix")
             opts.node = try r.optionalString(oo["node"], "node")
+            opts.layer = try r.optionalString(oo["layer"], "layer")
+            if let c = try r.optionalString(oo["config"], "config") { opts.config = c.hasPrefix("/") ? c : directory + "/" + c }
         }
         importOptions = opts
     }

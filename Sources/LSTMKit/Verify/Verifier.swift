@@ -64,7 +64,9 @@ package enum Verifier {
             if let l = golden.inputs["sequence_lengths"] {
                 input.lengths = try RunIO.readLengths(golden.resolve(l), batch: input.batch, steps: input.steps)
             }
-            let out = try Evaluator(model: model, precision: precision, limits: limits).run(input)
+            var out = try Evaluator(model: model, precision: precision, limits: limits).run(input)
+            let masked = golden.maskedOutput ?? MaskedOutput.recorded(in: model) ?? .zero
+            masked.apply(to: &out.y, steps: input.steps, batch: input.batch, width: model.outputSize, lengths: input.lengths)
             let uniform = Set(model.layers.map(\.spec.outputSize)).count == 1
             for key in ["y", "hn", "cn"] {
                 guard let file = exp.outputs[key] else { continue }

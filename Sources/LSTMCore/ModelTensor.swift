@@ -223,14 +223,6 @@ public struct UnknownField: Equatable, Sendable {
     }
 }
 
-@inline(__always)
-package func storeLE<T: FixedWidthInteger>(_ value: T, into bytes: inout [UInt8], at offset: Int) {
-    var v = value.littleEndian
-    withUnsafeBytes(of: &v) { src in
-        for k in 0..<MemoryLayout<T>.size { bytes[offset + k] = src[k] }
-    }
-}
-
 /// float32 → bfloat16 with round-to-nearest-even; NaN stays a quiet NaN.
 package func bfloat16Bits(_ f: Float) -> UInt16 {
     let bits = f.bitPattern

@@ -40,11 +40,11 @@ package enum Npy {
         let headerLen: Int, start: Int
         switch major {
         case 1:
-            headerLen = Int(b[8]) | Int(b[9]) << 8
+            headerLen = Int(loadLE(UInt16.self, b, at: 8))
             start = 10
         case 2, 3:
             guard b.count >= 12 else { throw fail("truncated .npy header") }
-            headerLen = Int(b[8]) | Int(b[9]) << 8 | Int(b[10]) << 16 | Int(b[11]) << 24
+            headerLen = Int(loadLE(UInt32.self, b, at: 8))
             start = 12
         default:
             throw fail(".npy version \(major).\(b[7]) is not supported (1.0, 2.0, 3.0 are)")

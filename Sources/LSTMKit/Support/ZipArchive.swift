@@ -52,6 +52,16 @@ package struct ZipArchive: Sendable {
         head.count >= 4 && head[0] == 0x50 && head[1] == 0x4B && ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6))
     }
 
+    /// The name of the first member, read from the local header at the start of `head` (what
+    /// content sniffing looks at: `.keras` and `torch.save` zips are told by it); nil when
+    /// `head` does not start with a local header holding the whole name.
+    package static func firstMemberName(_ head: [UInt8]) -> String? {
+        guard head.count >= 30, head[0] == 0x50, head[1] == 0x4B, head[2] == 3, head[3] == 4 else { return nil }
+        let n = Int(loadLE(UInt16.self, head, at: 26))
+        guard 30 + n <= head.count else { return nil }
+        return String(decoding: head[30..<(30 + n)], as: UTF8.self)
+    }
+
     /// The member named `name`, if there is exactly one.
     package func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
 
@@ -86,8 +96,8 @@ package struct ZipArchive: Sendable {
             guard o >= 0, n >= 0, o <= size, n <= size - o else { throw fail("truncated zip structure at byte \(o)") }
             return file.bytes(o..<(o + n))
         }
-        func u16(_ o: Int) throws -> Int { let b = try bytes(o, 2); return Int(b[0]) | Int(b[1]) << 8 }
-        func u32(_ o: Int) throws -> Int { let lo = try u16(o), hi = try u16(o + 2); return lo | hi << 16 }
+        func u16(_ o: Int) throws -> Int { Int(loadLE(UInt16.self, try bytes(o, 2), at: 0)) }
+        func u32(_ o: Int) throws -> Int { Int(loadLE(UInt32.self, try bytes(o, 4), at: 0)) }
         func u64(_ o: Int) throws -> Int {
             let lo = try u32(o), hi = try u32(o + 4)
             guard hi < 1 << 30 else { throw fail("zip64 value at byte \(o) is too large") }
@@ -164,8 +174,8 @@ package enum ZipWriter {
     package static func stored(_ members: [(name: String, data: [UInt8])]) -> [UInt8] {
         var out: [UInt8] = []
         var central: [UInt8] = []
-        func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
-        func le32(_ v: Int) -> [UInt8] { le16(v & 0xFFFF) + le16(v >> 16 & 0xFFFF) }
+        func le16(_ v: Int) -> [UInt8] { leBytes(UInt16(truncatingIfNeeded: v)) }
+        func le32(_ v: Int) -> [UInt8] { leBytes(UInt32(truncatingIfNeeded: v)) }
         for (member, data) in members {
             let name = Array(member.utf8)
             let crc = Int(Zlib.crc32(data))

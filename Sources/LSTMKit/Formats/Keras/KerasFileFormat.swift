@@ -15,10 +15,7 @@ struct KerasFileFormat: ModelImporter, ModelExporter {
     /// An HDF5 file, or a zip whose first member is one a `.keras` file starts with.
     func recognizes(head: [UInt8]) -> Bool {
         if HDF5File.looksLikeHDF5(head) { return true }
-        guard ZipArchive.looksLikeZip(head), head.count >= 30 else { return false }
-        let n = Int(head[26]) | Int(head[27]) << 8
-        guard head.count >= 30 + n else { return false }
-        let first = String(decoding: head[30..<(30 + n)], as: UTF8.self)
+        guard let first = ZipArchive.firstMemberName(head) else { return false }
         return ["metadata.json", "config.json", "model.weights.h5"].contains(first)
     }
 

@@ -54,9 +54,9 @@ struct Preamble {
         guard b.count >= Preamble.size else {
             throw LSTMError(.truncated, "\(path): truncated: \(fileSize) bytes, the preamble alone needs \(Preamble.size)")
         }
-        func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
-        func u32(_ o: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[o + $1]) << (8 * $1) } }
-        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(UInt64(0)) { $0 | UInt64(b[o + $1]) << (8 * $1) } }
+        func u16(_ o: Int) -> Int { Int(loadLE(UInt16.self, b, at: o)) }
+        func u32(_ o: Int) -> UInt32 { loadLE(UInt32.self, b, at: o) }
+        func u64(_ o: Int) -> UInt64 { loadLE(UInt64.self, b, at: o) }
         version = FormatVersion(u16(8), u16(10))
         try version.checkReadable(path)
         flags = u32(12)

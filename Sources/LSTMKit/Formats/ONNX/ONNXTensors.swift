@@ -69,14 +69,14 @@ struct ONNXTensorReader {
                 for v in t.int64Data { appendLE(UInt64(bitPattern: v), &out) }
                 return true
             }
-            return (0..<count).map { i in Int64(bitPattern: loadLE64(b, i * 8)) }
+            return (0..<count).map { i in Int64(bitPattern: loadLE(UInt64.self, b, at: i * 8)) }
         case ONNXDataType.int32:
             let b = try elementBytes(t, count: count, elementSize: 4, what: what) { out in
                 guard t.int32Data.count == count else { return false }
                 for v in t.int32Data { appendLE(UInt32(bitPattern: v), &out) }
                 return true
             }
-            return (0..<count).map { i in Int64(Int32(bitPattern: loadLE32(b, i * 4))) }
+            return (0..<count).map { i in Int64(Int32(bitPattern: loadLE(UInt32.self, b, at: i * 4))) }
         default:
             throw LSTMError(.unsupported, "\(modelPath): \(what): data_type \(t.dataType) is not an integer type (int32, int64)")
         }
@@ -150,22 +150,5 @@ struct ONNXTensorReader {
     }
 }
 
-@inline(__always)
-func appendLE<T: FixedWidthInteger>(_ v: T, _ out: inout [UInt8]) {
-    var x = v.littleEndian
-    withUnsafeBytes(of: &x) { out.append(contentsOf: $0) }
-}
 
-@inline(__always)
-func loadLE64(_ b: [UInt8], _ at: Int) -> UInt64 {
-    var v: UInt64 = 0
-    for k in 0..<8 { v |= UInt64(b[at + k]) << (8 * k) }
-    return v
-}
 
-@inline(__always)
-func loadLE32(_ b: [UInt8], _ at: Int) -> UInt32 {
-    var v: UInt32 = 0
-    for k in 0..<4 { v |= UInt32(b[at + k]) << (8 * k) }
-    return v
-}

@@ -39,10 +39,8 @@ struct TorchCheckpoint {
     /// first), or a legacy torch.save file.
     static func recognizes(_ head: [UInt8]) -> Bool {
         if head.starts(with: legacyMagic) { return true }
-        guard head.count >= 30, head[0] == 0x50, head[1] == 0x4B, head[2] == 3, head[3] == 4 else { return false }
-        let n = Int(head[26]) | Int(head[27]) << 8
-        guard n >= 8, 30 + n <= head.count else { return false }
-        return head[30..<(30 + n)].elementsEqual("data.pkl".utf8) || head[(30 + n - 9)..<(30 + n)].elementsEqual("/data.pkl".utf8)
+        guard let first = ZipArchive.firstMemberName(head) else { return false }
+        return first == "data.pkl" || first.hasSuffix("/data.pkl")
     }
 
     init(path: String) throws {

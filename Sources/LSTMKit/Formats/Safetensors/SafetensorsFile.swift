@@ -36,8 +36,7 @@ struct SafetensorsFile {
         func fail(_ kind: LSTMError.Kind, _ s: String) -> LSTMError { LSTMError(kind, "\(path): \(s)") }
         guard file.size >= 8 else { throw fail(.truncated, "\(file.size) bytes is too short for a safetensors file (8-byte header length)") }
         let lenBytes = file.bytes(0..<8)
-        var declared: UInt64 = 0
-        for k in 0..<8 { declared |= UInt64(lenBytes[k]) << (8 * k) }
+        let declared = loadLE(UInt64.self, lenBytes, at: 0)
         guard declared <= UInt64(SafetensorsFile.maxHeaderBytes) else {
             throw fail(.malformedHeader, "header length \(declared) is more than the 100 MB safetensors allows")
         }

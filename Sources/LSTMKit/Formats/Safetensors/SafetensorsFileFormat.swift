@@ -11,8 +11,7 @@ struct SafetensorsFileFormat: ModelImporter, ModelExporter {
     /// An 8-byte little-endian header length below the format's 100 MB cap, then `{"`.
     func recognizes(head: [UInt8]) -> Bool {
         guard head.count >= 10 else { return false }
-        var n: UInt64 = 0
-        for k in 0..<8 { n |= UInt64(head[k]) << (8 * k) }
+        let n = loadLE(UInt64.self, head, at: 0)
         return n >= 2 && n <= UInt64(SafetensorsFile.maxHeaderBytes) && head[8] == UInt8(ascii: "{")
             && (head[9] == UInt8(ascii: "\"") || head[9] == UInt8(ascii: "}") || head[9] == 0x20 || head[9] == 0x0A)
     }

@@ -38,20 +38,58 @@ enum StateDictImporter {
     }
 
     /// The model of the one recurrent module in `source` (or the one under `options.prefix`).
-    /// `path` names the file in errors; `framework` the module family in metadata.
+    /// `path` names the file in errors.
     static func model(from source: StateDictSource, path: String, options: ImportOptions,
                       notes: inout ImportNotes) throws -> Model {
-        let meta = source.metadata
+        let module = try StateDictModule(source: source, path: path, options: options, notes: &notes)
+        let shape = try module.moduleShape(options: options, notes: &notes)
+        let layers = try module.layers(shape)
+        var metadata = Metadata()
+        metadata.sourceFramework = "pytorch"
+        metadata.sourceFile = ConvertSupport.fileName(path)
+        metadata.created = ConvertSupport.now()
+        metadata.description = "torch.nn.\(shape.cell == .rnn ? "RNN" : shape.cell.rawValue.uppercased()) state dict"
+        metadata.properties.append(ConvertSupport.convertedBy)
+        if !module.prefix.isEmpty { metadata.properties.append(("pytorch.prefix", module.prefix)) }
+        let model = Model(metadata: metadata, layers: layers)
+        try LSTMError.about(path) { try model.validate() }
+        return model
+    }
+}
+
+/// What a torch.nn.RNN/LSTM/GRU module is, as its layer-0 tensors and options tell.
+struct StateDictShape {
+    var cell: CellFamily
+    var layerCount: Int
+    var bidirectional: Bool
+    var inputSize: Int
+    var hiddenSize: Int
+    var projectionSize: Int?
+    var hasBias: Bool
+    var activations: [Activation]
+}
+
+/// One recurrent module of a state dict: its prefix and tensor names, read step by step.
+struct StateDictModule {
+    let source: StateDictSource
+    let path: String
+    let prefix: String
+    let names: Set<String>
+
+    /// Picks the module: the one under `options.prefix`, else the only one there is.
+    init(source: StateDictSource, path: String, options: ImportOptions, notes: inout ImportNotes) throws {
+        self.source = source
+        self.path = path
         var modules: [String: Set<String>] = [:]
         for name in source.names {
-            if let p = parseName(name) { modules[p.prefix, default: []].insert(name) }
+            if let p = StateDictImporter.parseName(name) { modules[p.prefix, default: []].insert(name) }
         }
         let candidates = modules.filter { m in m.value.contains(m.key + "weight_ih_l0") }.keys.sorted()
-        let prefix: String
+        let listed = candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", ")
         if var want = options.prefix {
             if !want.isEmpty && !want.hasSuffix(".") { want += "." }
             guard candidates.contains(want) else {
-                throw LSTMError(.invalidInput, "no recurrent module under prefix '\(want)'; found: \(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))", path: path)
+                throw LSTMError(.invalidInput, "no recurrent module under prefix '\(want)'; found: \(listed)", path: path)
             }
             prefix = want
         } else {
@@ -59,31 +97,33 @@ enum StateDictImporter {
                 throw LSTMError(.invalidInput, "no torch.nn.RNN/LSTM/GRU weights (weight_ih_l0 …) among its \(source.names.count) tensors", path: path)
             }
             guard candidates.count == 1, let only = candidates.first else {
-                throw LSTMError(.invalidInput, "\(candidates.count) recurrent modules (\(candidates.map { $0.isEmpty ? "(top level)" : $0 }.joined(separator: ", "))); choose one with --prefix", path: path)
+                throw LSTMError(.invalidInput, "\(candidates.count) recurrent modules (\(listed)); choose one with --prefix", path: path)
             }
             prefix = only
             if !prefix.isEmpty { notes.messages.append("took the recurrent module under prefix '\(prefix)'") }
         }
         guard let entries = modules[prefix] else { throw LSTMError(.invalidInput, "no module '\(prefix)'", path: path) }
+        names = entries
         let leftOut = source.names.count - entries.count
         if leftOut > 0 { notes.messages.append("left out \(leftOut) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'")") }
+    }
 
-        func tensor(_ role: String, _ k: Int, _ reverse: Bool) throws -> ModelTensor? {
-            let name = "\(prefix)\(role)_l\(k)\(reverse ? "_reverse" : "")"
-            guard entries.contains(name) else { return nil }
-            return try source.load(name)
-        }
+    /// `{prefix}{role}_l{k}[_reverse]`, read if the module has it.
+    func tensor(_ role: String, _ k: Int, _ reverse: Bool) throws -> ModelTensor? {
+        let name = "\(prefix)\(role)_l\(k)\(reverse ? "_reverse" : "")"
+        guard names.contains(name) else { return nil }
+        return try source.load(name)
+    }
+
+    /// Family, sizes and options from layer 0's shapes, `options` and stored metadata.
+    func moduleShape(options: ImportOptions, notes: inout ImportNotes) throws -> StateDictShape {
         var layerCount = 0
-        while entries.contains("\(prefix)weight_ih_l\(layerCount)") { layerCount += 1 }
-        for name in entries.sorted() {
-            guard let p = parseName(name), p.layer < layerCount else {
+        while names.contains("\(prefix)weight_ih_l\(layerCount)") { layerCount += 1 }
+        for name in names.sorted() {
+            guard let p = StateDictImporter.parseName(name), p.layer < layerCount else {
                 throw LSTMError(.invalidInput, "tensor \(name) belongs to no layer 0..<\(layerCount) of the module", path: path)
             }
         }
-        let bidirectional = entries.contains("\(prefix)weight_ih_l0_reverse")
-        let directions = bidirectional ? [false, true] : [false]
-
-        // Family and sizes from layer 0's shapes.
         guard let wih0 = try tensor("weight_ih", 0, false), let whh0 = try tensor("weight_hh", 0, false) else {
             throw LSTMError(.missingTensor, "\(prefix)weight_hh_l0 is missing", path: path)
         }
@@ -106,6 +146,16 @@ enum StateDictImporter {
         guard H > 0, rows % H == 0 else {
             throw LSTMError(.shape, "\(prefix)weight_ih_l0 has \(rows) rows, not a multiple of hidden size \(H) (from \(prefix)\(whr0 == nil ? "weight_hh_l0's columns" : "weight_hr_l0's columns"))", path: path)
         }
+        let cell = try family(rows: rows, hidden: H, options: options)
+        if P != nil && cell != .lstm { throw LSTMError(.conversion, "\(prefix)weight_hr_l0 (a projection) exists only in an LSTM", path: path) }
+        return StateDictShape(cell: cell, layerCount: layerCount, bidirectional: names.contains("\(prefix)weight_ih_l0_reverse"),
+                              inputSize: wih0.shape[1], hiddenSize: H, projectionSize: P,
+                              hasBias: names.contains("\(prefix)bias_ih_l0"),
+                              activations: try activations(cell, options: options, notes: &notes))
+    }
+
+    /// The cell family: `--cell`, else the row count (4H, 3H, H), else what lstmtool stored.
+    func family(rows: Int, hidden H: Int, options: ImportOptions) throws -> CellFamily {
         let inferred: CellFamily?
         switch rows / H {
         case 4: inferred = .lstm
@@ -113,56 +163,65 @@ enum StateDictImporter {
         case 1: inferred = .rnn
         default: inferred = nil
         }
-        let stored = meta["lstmtool.cell"].flatMap(CellFamily.init(rawValue:))
+        let stored = source.metadata["lstmtool.cell"].flatMap(CellFamily.init(rawValue:))
         guard let cell = options.cell ?? inferred ?? stored else {
             throw LSTMError(.shape, "\(prefix)weight_ih_l0 has \(rows) rows for hidden size \(H): not 4H (LSTM), 3H (GRU) or H (RNN); say --cell", path: path)
         }
         if let inferred, cell != inferred {
             throw LSTMError(.conversion, "--cell \(cell.rawValue) contradicts the shapes: \(prefix)weight_ih_l0 has \(rows) rows = \(rows / H) × hidden size \(H), a \(inferred.rawValue)", path: path)
         }
-        if P != nil && cell != .lstm { throw LSTMError(.conversion, "\(prefix)weight_hr_l0 (a projection) exists only in an LSTM", path: path) }
-        var activations = LayerSpec.defaultActivations(cell)
-        if cell == .rnn {
-            let kind: ActivationKind
-            if let n = options.nonlinearity {
-                kind = n
-            } else if let s = meta["lstmtool.nonlinearity"], let k = ActivationKind(rawValue: s) {
-                kind = k
-            } else {
-                kind = .tanh
-                notes.messages.append("an RNN's nonlinearity cannot be read from its weights; assumed tanh (say --nonlinearity relu otherwise)")
+        return cell
+    }
+
+    /// An RNN's nonlinearity (weights cannot tell it): `--nonlinearity`, else stored, else tanh.
+    func activations(_ cell: CellFamily, options: ImportOptions, notes: inout ImportNotes) throws -> [Activation] {
+        guard cell == .rnn else {
+            if options.nonlinearity != nil {
+                notes.messages.append("--nonlinearity applies to RNN modules only; ignored for this \(cell.rawValue)")
             }
-            guard kind == .tanh || kind == .relu else { throw LSTMError(.invalidInput, "torch.nn.RNN's nonlinearity is tanh or relu, not \(kind.rawValue)", path: path) }
-            activations = [Activation(kind)]
-        } else if options.nonlinearity != nil {
-            notes.messages.append("--nonlinearity applies to RNN modules only; ignored for this \(cell.rawValue)")
+            return LayerSpec.defaultActivations(cell)
         }
-        let hasBias = entries.contains("\(prefix)bias_ih_l0")
+        let kind: ActivationKind
+        if let n = options.nonlinearity {
+            kind = n
+        } else if let s = source.metadata["lstmtool.nonlinearity"], let k = ActivationKind(rawValue: s) {
+            kind = k
+        } else {
+            kind = .tanh
+            notes.messages.append("an RNN's nonlinearity cannot be read from its weights; assumed tanh (say --nonlinearity relu otherwise)")
+        }
+        guard kind == .tanh || kind == .relu else { throw LSTMError(.invalidInput, "torch.nn.RNN's nonlinearity is tanh or relu, not \(kind.rawValue)", path: path) }
+        return [Activation(kind)]
+    }
+
+    /// Every layer's tensors, checked against the shape and reordered to lstmtool's gates.
+    func layers(_ shape: StateDictShape) throws -> [Layer] {
+        let cell = shape.cell, H = shape.hiddenSize, P = shape.projectionSize
+        let directions = shape.bidirectional ? [false, true] : [false]
         let torchOrder = GateConventions.order(.pytorch, cell)
         let ours = GateConventions.order(.lstmtool, cell)
         let G = ours.count
-
         var layers: [Layer] = []
-        var inputSize = wih0.shape[1]
+        var inputSize = shape.inputSize
         var dtype: DType?
-        for k in 0..<layerCount {
-            let spec = LayerSpec(cell: cell, inputSize: inputSize, hiddenSize: H, direction: bidirectional ? .bidirectional : .forward,
-                                 hasBias: hasBias, activations: Array(repeating: activations, count: directions.count),
+        for k in 0..<shape.layerCount {
+            let spec = LayerSpec(cell: cell, inputSize: inputSize, hiddenSize: H, direction: shape.bidirectional ? .bidirectional : .forward,
+                                 hasBias: shape.hasBias, activations: Array(repeating: shape.activations, count: directions.count),
                                  lstm: LSTMOptions(projectionSize: P), resetAfter: true)
             var passes: [[TensorRole: ModelTensor]] = []
             for rev in directions {
                 var pass: [TensorRole: ModelTensor] = [:]
-                func need(_ role: String, _ shape: [Int]) throws -> ModelTensor {
+                func need(_ role: String, _ expected: [Int]) throws -> ModelTensor {
                     let name = "\(prefix)\(role)_l\(k)\(rev ? "_reverse" : "")"
-                    guard let t = try tensor(role, k, rev) else { throw LSTMError(.missingTensor, "tensor \(name) of shape \(shape) is missing", path: path) }
-                    guard t.shape == shape else { throw LSTMError(.shape, "tensor \(name) has shape \(t.shape), expected \(shape)", path: path) }
+                    guard let t = try tensor(role, k, rev) else { throw LSTMError(.missingTensor, "tensor \(name) of shape \(expected) is missing", path: path) }
+                    guard t.shape == expected else { throw LSTMError(.shape, "tensor \(name) has shape \(t.shape), expected \(expected)", path: path) }
                     if let d = dtype, d != t.dtype { throw LSTMError(.conversion, "tensor \(name) is \(t.dtype.rawValue), the module's other weights \(d.rawValue)", path: path) }
                     dtype = t.dtype
                     return t
                 }
                 pass[.inputWeights] = try GateConventions.reorder(try need("weight_ih", [G * H, inputSize]), from: torchOrder, to: ours)
                 pass[.recurrentWeights] = try GateConventions.reorder(try need("weight_hh", [G * H, P ?? H]), from: torchOrder, to: ours)
-                if hasBias {
+                if shape.hasBias {
                     pass[.inputBias] = try GateConventions.reorder(try need("bias_ih", [G * H]), from: torchOrder, to: ours)
                     pass[.recurrentBias] = try GateConventions.reorder(try need("bias_hh", [G * H]), from: torchOrder, to: ours)
                 } else {
@@ -173,26 +232,13 @@ enum StateDictImporter {
                 if let P { pass[.projection] = try need("weight_hr", [P, H]) }
                 passes.append(pass)
             }
-            if !bidirectional, entries.contains(where: { $0.hasPrefix(prefix) && $0.hasSuffix("_l\(k)_reverse") }) {
+            if !shape.bidirectional, names.contains(where: { $0.hasPrefix(prefix) && $0.hasSuffix("_l\(k)_reverse") }) {
                 throw LSTMError(.conversion, "layer \(k) has _reverse tensors but layer 0 is unidirectional", path: path)
             }
             layers.append(Layer(spec: spec, passes: passes))
             inputSize = directions.count * (P ?? H)
         }
-        var metadata = Metadata()
-        metadata.sourceFramework = "pytorch"
-        metadata.sourceFile = ConvertSupport.fileName(path)
-        metadata.created = ConvertSupport.now()
-        metadata.description = "torch.nn.\(cell == .rnn ? "RNN" : cell.rawValue.uppercased()) state dict"
-        metadata.properties.append(ConvertSupport.convertedBy)
-        if !prefix.isEmpty { metadata.properties.append(("pytorch.prefix", prefix)) }
-        let model = Model(metadata: metadata, layers: layers)
-        do {
-            try model.validate()
-        } catch let e as LSTMError {
-            throw e.withPath(path)
-        }
-        return model
+        return layers
     }
 }
 

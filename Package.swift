@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
         // `swift package generate-documentation --target LSTMKit` (the DocC catalog).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -26,7 +27,7 @@ let package = Package(
         // The f32 evaluator's kernels (matrix product, sigmoid, tanh), chosen at run time by CPU.
         .target(name: "CLSTMKernels"),
         // Pure Swift model types, errors and numeric helpers: no C.
-        .target(name: "LSTMCore"),
+        .target(name: "LSTMCore", dependencies: [.product(name: "RealModule", package: "swift-numerics")]),
         // The only Swift module that touches protobuf-c, zlib, HDF5 and raw memory.
         .target(name: "LSTMCodec",
                 dependencies: ["LSTMCore", "CProtobufC", "CZlib", "CHDF5", "CLSTMProto", "CLSTMSupport"]),

@@ -1,4 +1,5 @@
 import Foundation
+import RealModule
 
 /// The ONNX activation set. Parameters are stored explicitly in every file.
 public enum ActivationKind: String, CaseIterable, Sendable, Codable {
@@ -107,43 +108,28 @@ public struct Activation: Equatable, Sendable, Codable {
         return parts.isEmpty ? kind.rawValue : "\(kind.rawValue)(\(parts.joined(separator: ", ")))"
     }
 
-    /// f(x) in double precision, as the f64 reference path computes it (docs/CELLS.md §8):
-    /// libm's `exp`, `tanh` and `log1p`; sigmoid as `1 / (1 + exp(−x))`, which gives 0 or 1
-    /// rather than NaN for large |x|; softplus returns x itself above 30.
+    /// f(x) in `T`'s precision, one body for both (docs/CELLS.md §8): libm's `exp`, `tanh`
+    /// and `log1p` of that precision (through swift-numerics' `Real`), α and β rounded to
+    /// `T`; sigmoid as `1 / (1 + exp(−x))`, which gives 0 or 1 rather than NaN for large |x|;
+    /// softplus returns x itself above 30 in double precision and above 20 in single, where
+    /// `log1p(exp(x))` already equals x. The f64 reference path uses it for every activation;
+    /// the f32 path for every kind except sigmoid and tanh, which it evaluates eight lanes at
+    /// a time with its own `exp`.
     @inline(__always)
-    public func apply(_ x: Double) -> Double {
+    public func apply<T: Real & BinaryFloatingPoint>(_ x: T) -> T {
+        let a = T(alpha), b = T(beta)
         switch kind {
-        case .sigmoid: return 1 / (1 + Foundation.exp(-x))
-        case .tanh: return Foundation.tanh(x)
+        case .sigmoid: return 1 / (1 + T.exp(-x))
+        case .tanh: return T.tanh(x)
         case .relu: return x > 0 ? x : 0
-        case .affine: return alpha * x + beta
-        case .leakyRelu: return x >= 0 ? x : alpha * x
-        case .thresholdedRelu: return x > alpha ? x : 0
-        case .scaledTanh: return alpha * Foundation.tanh(beta * x)
-        case .hardSigmoid: return Swift.max(0, Swift.min(1, alpha * x + beta))
-        case .elu: return x >= 0 ? x : alpha * (Foundation.exp(x) - 1)
+        case .affine: return a * x + b
+        case .leakyRelu: return x >= 0 ? x : a * x
+        case .thresholdedRelu: return x > a ? x : 0
+        case .scaledTanh: return a * T.tanh(b * x)
+        case .hardSigmoid: return Swift.max(0, Swift.min(1, a * x + b))
+        case .elu: return x >= 0 ? x : a * (T.exp(x) - 1)
         case .softsign: return x / (1 + Swift.abs(x))
-        case .softplus: return x > 30 ? x : Foundation.log1p(Foundation.exp(x))
-        }
-    }
-
-    /// f(x) in single precision: α and β rounded to `Float`, libm's float32 functions;
-    /// softplus returns x itself above 20. The f32 evaluator uses it for every kind except
-    /// sigmoid and tanh, which it evaluates eight lanes at a time with its own `exp`.
-    @inline(__always)
-    public func apply(_ x: Float) -> Float {
-        switch kind {
-        case .sigmoid: return 1 / (1 + Foundation.expf(-x))
-        case .tanh: return Foundation.tanhf(x)
-        case .relu: return x > 0 ? x : 0
-        case .affine: return Float(alpha) * x + Float(beta)
-        case .leakyRelu: return x >= 0 ? x : Float(alpha) * x
-        case .thresholdedRelu: return x > Float(alpha) ? x : 0
-        case .scaledTanh: return Float(alpha) * Foundation.tanhf(Float(beta) * x)
-        case .hardSigmoid: return Swift.max(0, Swift.min(1, Float(alpha) * x + Float(beta)))
-        case .elu: return x >= 0 ? x : Float(alpha) * (Foundation.expf(x) - 1)
-        case .softsign: return x / (1 + Swift.abs(x))
-        case .softplus: return x > 20 ? x : Foundation.log1pf(Foundation.expf(x))
+        case .softplus: return x > (T.significandBitCount > 23 ? 30 : 20) ? x : T.log(onePlus: T.exp(x))
         }
     }
 }

@@ -1,7 +1,15 @@
+// The one place lstmtool calls the operating system (with CArena.swift's allocator): POSIX
+// open/fstat/mmap/write/fsync/rename, the same on Linux (Glibc) and Apple platforms (Darwin).
 #if canImport(Glibc)
 import Glibc
+/// write(2), named apart from the methods called `write` in this file.
+private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 import Darwin
+/// write(2), named apart from the methods called `write` in this file.
+private let systemWrite = Darwin.write
+#else
+#error("lstmtool's file layer needs POSIX (Glibc or Darwin)")
 #endif
 import LSTMCore
 
@@ -61,6 +69,17 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     public func bytes(_ range: Range<Int>) -> [UInt8] { withBytes(range) { Array($0) } }
+
+    /// MADV_DONTNEED on the whole pages inside `range` of a mapped file: they leave memory and
+    /// are read again from the file (clean, private, read-only pages: the bytes do not change).
+    /// Nothing for bytes held in memory.
+    public func releasePages(_ range: Range<Int>) {
+        guard let base, !owned, range.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page, end = range.upperBound / page * page
+        guard end > start else { return }
+        _ = madvise(base + start, end - start, MADV_DONTNEED)
+    }
 }
 
 /// Reads a whole file (for small inputs such as .npy, .json, .onnx).
@@ -121,7 +140,7 @@ public enum AtomicFile {
             var written = 0
             try chunk.withUnsafeBytes { buf in
                 while written < buf.count {
-                    let n = Glibc.write(fd, buf.baseAddress! + written, buf.count - written)
+                    let n = systemWrite(fd, buf.baseAddress! + written, buf.count - written)
                     if n < 0 {
                         if errno == EINTR { continue }
                         throw LSTMError(.io, "\(path): write failed (\(String(cString: strerror(errno))))")
@@ -192,4 +211,6 @@ public struct MappedRange: ExternalBytes {
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try file.withBytes(range, body)
     }
+
+    public func releaseResidentPages() { file.releasePages(range) }
 }

@@ -5,6 +5,9 @@ public protocol ExternalBytes: Sendable {
     var count: Int { get }
     /// Calls `body` with the bytes; the pointer is valid only inside `body`.
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+    /// Tells the system the bytes will not be read again soon, so their pages need not stay
+    /// resident (they are read back from the file if they are). Bytes stay valid.
+    func releaseResidentPages()
 }
 
 /// A dense tensor: little-endian element bytes with their type and shape.
@@ -95,6 +98,12 @@ public struct ModelTensor: Equatable, Sendable {
         case .owned(let a): return a.count
         case .external(let e): return e.count
         }
+    }
+
+    /// Lets the pages of a mapped tensor leave memory until they are read again (after a
+    /// check or after the evaluator has packed its own copy); does nothing for an array.
+    public func releaseResidentPages() {
+        if case .external(let e) = storage { e.releaseResidentPages() }
     }
 
     /// True when the bytes are read from a memory map rather than held in an array.

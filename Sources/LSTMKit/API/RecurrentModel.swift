@@ -142,6 +142,7 @@ public final class RecurrentModel: @unchecked Sendable {
         if let e = f32 { return e }
         let e = StackEngine<Float>(model: definition)
         f32 = e
+        releaseMappedWeights()
         return e
     }
 
@@ -151,7 +152,14 @@ public final class RecurrentModel: @unchecked Sendable {
         if let e = f64 { return e }
         let e = StackEngine<Double>(model: definition)
         f64 = e
+        releaseMappedWeights()
         return e
+    }
+
+    /// The engine holds its own packed copy of the weights: the pages of a memory-mapped
+    /// file's tensors may leave memory (they are read again if `definition` is used).
+    private func releaseMappedWeights() {
+        for layer in definition.layers { for pass in layer.passes { for t in pass.values { t.releaseResidentPages() } } }
     }
 
     /// The default state in `Scalar`, from the engine of its precision.

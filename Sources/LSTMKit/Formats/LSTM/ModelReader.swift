@@ -123,6 +123,8 @@ package final class ModelReader: Sendable {
         switch entry.encoding {
         case .raw:
             try checkCRC(file.withBytes(range) { Zlib.crc32(0, $0) })
+            // The check read every page; let them go until the tensor is used.
+            file.releasePages(range)
             return try ModelTensor(dtype: entry.dtype, shape: entry.shape, external: MappedRange(file: file, range: range),
                                    encoding: entry.encoding, unknownFields: entry.unknownFields)
         case .zlib, .shuffleZlib:

@@ -212,6 +212,9 @@ enum TFLiteImporter {
             used.formUnion(f.ops)
             used.formUnion(f.extra)
         }
+        // The DEQUANTIZEs that feed only imported layers are part of them (float16 weights).
+        for o in g.ops.indices where g.code(o) == TFLBuiltinOperator.dequantize
+            && g.outputs(o).allSatisfy({ (g.consumers[$0] ?? []).allSatisfy(used.contains) }) { used.insert(o) }
         let left = g.ops.indices.filter { !used.contains($0) }
         if !left.isEmpty {
             var counts: [String: Int] = [:]

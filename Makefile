@@ -25,7 +25,7 @@ deps:
 ## Python packages for the cross-checks against onnx/onnxruntime (a local virtualenv).
 pydeps: deps
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
-	@$(PY) -c "import numpy, onnx, onnxruntime, keras, jax, h5py" 2>/dev/null || $(PY) -m pip install -q -r tools/requirements-test.txt
+	@$(PY) -c "import numpy, onnx, onnxruntime, keras, jax, h5py, ai_edge_litert" 2>/dev/null || $(PY) -m pip install -q -r tools/requirements-test.txt
 
 build: deps
 	$(SWIFT) build
@@ -39,6 +39,8 @@ test: deps pydeps
 	$(DEBUG_BIN) verify fixtures
 	$(PY) tools/test_onnx_export.py $(DEBUG_BIN)
 	$(PY) tools/test_keras_export.py $(DEBUG_BIN)
+	$(PY) tools/check_tflite_schema.py
+	$(PY) tools/test_tflite_export.py $(DEBUG_BIN)
 	tools/test_examples.sh
 	python3 tools/check_doc_comments.py
 	@if [ -f $(SHARED_CHECK) ]; then $(PY) $(SHARED_CHECK) $(DEBUG_BIN); else echo "($(SHARED_CHECK) not present: PyTorch contract check skipped)"; fi

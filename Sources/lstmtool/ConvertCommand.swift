@@ -19,6 +19,7 @@ struct ConvertCommand: ParsableCommand {
               lstmtool convert checkpoint.pt model.lstm       # torch.save, no Python
               lstmtool convert last.ckpt.pt model.lstm --prefix state_dict.model.lstm.
               lstmtool convert model.lstm model.onnx
+              lstmtool convert model.lstm model.tflite --batch-size 4
             """)
 
     @Argument(help: "The model to read (\(readableFormats)).")
@@ -36,6 +37,12 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Deflate strategy: huffman (Huffman-only; best and fastest on float weights) or standard (LZ77 + Huffman).")
     var strategy: DeflateStrategy = .huffmanOnly
 
+    @Flag(help: "A .tflite output takes batch-first input [B, T, I] (time_major = false); default time-major [T, B, I].")
+    var batchFirst = false
+
+    @Option(help: "The batch size a .tflite output's state tensors are made for.")
+    var batchSize: Int = 1
+
     @OptionGroup var importOptions: ImportFlags
 
     func validate() throws {
@@ -50,6 +57,8 @@ struct ConvertCommand: ParsableCommand {
             let importer = try ModelFormats.importer(for: input)
             let result = try importer.importModel(at: input, options: importOptions.options)
             var opts = WriteOptions(encoding: encoding, level: level, strategy: strategy)
+            opts.batchFirst = batchFirst
+            opts.batchSize = batchSize
             if opts.encoding == nil && !importer.keepsTensorEncodings {
                 opts.encoding = .defaultForImports
                 opts.rawWhenNotSmaller = true

@@ -105,6 +105,7 @@ public enum ModelFormats {
         PyTorchCheckpointFormat(),
         SafetensorsFileFormat(),
         KerasFileFormat(),
+        TFLiteFileFormat(),
     ]
 
     /// The formats that can be read.

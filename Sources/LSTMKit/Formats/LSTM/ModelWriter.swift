@@ -22,6 +22,10 @@ public struct WriteOptions: Sendable {
     public var strategy: DeflateStrategy
     /// Store a tensor raw when compressing it saves nothing (small or incompressible tensors).
     public var rawWhenNotSmaller: Bool
+    /// Formats whose files fix the input layout (TFLite): inputs `[B, T, I]` rather than `[T, B, I]`.
+    public var batchFirst: Bool = false
+    /// Formats whose files fix the batch size (TFLite's state tensors): the batch the file is made for.
+    public var batchSize: Int = 1
 
     /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
     /// tensor's encoding; zlib streams Huffman-only (on byte-shuffled floats it compresses

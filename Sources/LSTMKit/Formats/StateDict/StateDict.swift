@@ -65,8 +65,10 @@ enum StateDictImporter {
             if !prefix.isEmpty { notes.messages.append("took the recurrent module under prefix '\(prefix)'") }
         }
         guard let entries = modules[prefix] else { throw LSTMError(.invalidInput, "no module '\(prefix)'", path: path) }
-        let leftOut = source.names.count - entries.count
-        if leftOut > 0 { notes.messages.append("left out \(leftOut) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'")") }
+        let leftOut = source.names.filter { !entries.contains($0) }
+        if !leftOut.isEmpty {
+            notes.messages.append("left out \(leftOut.count) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'"): \(ConvertSupport.nameList(leftOut))")
+        }
 
         func tensor(_ role: String, _ k: Int, _ reverse: Bool) throws -> ModelTensor? {
             let name = "\(prefix)\(role)_l\(k)\(reverse ? "_reverse" : "")"
@@ -182,7 +184,7 @@ enum StateDictImporter {
         var metadata = Metadata()
         metadata.sourceFramework = "pytorch"
         metadata.sourceFile = ConvertSupport.fileName(path)
-        metadata.created = ConvertSupport.now()
+        metadata.created = ConvertSupport.created(options)
         metadata.description = "torch.nn.\(cell == .rnn ? "RNN" : cell.rawValue.uppercased()) state dict"
         metadata.properties.append(ConvertSupport.convertedBy)
         if !prefix.isEmpty { metadata.properties.append(("pytorch.prefix", prefix)) }

@@ -32,7 +32,7 @@ struct ConvertCommand: ParsableCommand {
               lstmtool convert checkpoint.pt model.lstm       # torch.save, no Python
               lstmtool convert last.ckpt.pt model.lstm --prefix state_dict.model.lstm.
               lstmtool convert model.lstm model.onnx
-              lstmtool convert model.pt model.lstm --layout batch_major   # batch_first=True
+              lstmtool convert model.pt m.lstm --layout batch_major  # batch_first=True
               SOURCE_DATE_EPOCH=0 lstmtool convert model.onnx model.lstm   # reproducible
               lstmtool convert model.onnx model.lstm --created none
             """)

@@ -19,7 +19,7 @@ struct DiffCommand: ParsableCommand {
             64 usage error.
 
             Examples:
-              lstmtool diff model.lstm model.onnx          # did the export keep every weight?
+              lstmtool diff model.lstm model.onnx      # did the export keep it all?
               lstmtool diff base.lstm finetuned.lstm --atol 1e-6
               lstmtool diff model.safetensors model.lstm --cell lstm --json | jq .tensors
             """)

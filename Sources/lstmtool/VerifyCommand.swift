@@ -23,8 +23,8 @@ struct VerifyCommand: ParsableCommand {
             names the closest known key.
 
             Making a golden case: --make-golden DIR copies the model (--model, or <target>) \
-            and the inputs into DIR and writes golden.json. With --expected-y/--expected-hn/ \
-            --expected-cn (outputs of an independent implementation; say which with \
+            and the inputs into DIR and writes golden.json. With --expected-y, --expected-hn \
+            and --expected-cn (outputs of an independent implementation; say which with \
             --reference) those are the expectation; without them lstmtool's own f64 outputs \
             are recorded, and `reference` says so: a regression baseline, not a proof. The new \
             case is then verified.
@@ -89,6 +89,10 @@ struct VerifyCommand: ParsableCommand {
                                               ("--expected-cn", make.expectedCn != nil), ("--reference", make.reference != nil),
                                               ("--masked-output", make.maskedOutput != nil), ("--name", make.name != nil)]
             if let used = makeOnly.first(where: \.1) { throw ValidationError("\(used.0) is an option of --make-golden") }
+            let o = make.importOptions.options
+            if o.cell != nil || o.nonlinearity != nil || o.prefix != nil || o.node != nil || o.layer != nil || o.config != nil {
+                throw ValidationError("import options belong in golden.json's import_options (on the command line they are options of --make-golden)")
+            }
         }
     }
 

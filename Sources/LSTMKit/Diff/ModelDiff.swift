@@ -40,6 +40,9 @@ package struct ModelDiff: Sendable {
     package struct TensorDifference: Sendable {
         package enum Status: String, Sendable {
             case identical, withinTolerance = "within_tolerance", different
+            /// A bias that differs while `b_x + b_h` does not: the same function, the bias split
+            /// differently (Keras and ONNX-from-Keras keep one bias).
+            case sameSum = "same_sum"
             case onlyInA = "only_in_a", onlyInB = "only_in_b", shapeDiffers = "shape_differs"
         }
         package var name: String
@@ -65,7 +68,7 @@ package struct ModelDiff: Sendable {
     /// True when the models compute the same function within `atol`: no structural
     /// difference and every tensor identical or within tolerance. Metadata is not counted.
     package var equal: Bool {
-        structure.isEmpty && tensors.allSatisfy { $0.status == .identical || $0.status == .withinTolerance }
+        structure.isEmpty && tensors.allSatisfy { [.identical, .withinTolerance, .sameSum].contains($0.status) }
     }
 
     /// Compares `a` with `b`; an element differs when `|a − b| > atol` (or exactly one side
@@ -88,6 +91,43 @@ package struct ModelDiff: Sendable {
         let dictB = Dictionary(namedB.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
         for name in names {
             tensors.append(ModelDiff.compare(name: name, dictA[name], dictB[name], atol: atol))
+        }
+        markSameBiasSums(a, b)
+    }
+
+    /// Where `b_x` and `b_h` differ but their sum does not (per gate block that the cell
+    /// adds them in; a reset-after GRU's n block must match on its own), marks both `sameSum`.
+    /// The sums are compared in the coarser of the two dtypes, as an exporter that folds the
+    /// biases rounds them.
+    mutating func markSameBiasSums(_ a: Model, _ b: Model) {
+        for k in 0..<min(a.layers.count, b.layers.count) {
+            let sa = a.layers[k].spec, sb = b.layers[k].spec
+            guard sa.cell == sb.cell, sa.gateLayout == sb.gateLayout, sa.hiddenSize == sb.hiddenSize, sa.direction == sb.direction else { continue }
+            for (d, pass) in sa.direction.passes.enumerated() {
+                guard let ax = a.layers[k].passes[d][.inputBias], let ah = a.layers[k].passes[d][.recurrentBias],
+                      let bx = b.layers[k].passes[d][.inputBias], let bh = b.layers[k].passes[d][.recurrentBias],
+                      ax.shape == bx.shape, ah.shape == bh.shape, ax.shape == ah.shape else { continue }
+                let nx = tensorName(layer: k, pass: pass, role: .inputBias), nh = tensorName(layer: k, pass: pass, role: .recurrentBias)
+                guard let ix = tensors.firstIndex(where: { $0.name == nx }), let ih = tensors.firstIndex(where: { $0.name == nh }),
+                      tensors[ix].status == .different || tensors[ih].status == .different else { continue }
+                let coarse = [ax.dtype, ah.dtype, bx.dtype, bh.dtype].contains { $0 != .float64 }
+                let vax = ax.doubles(), vah = ah.doubles(), vbx = bx.doubles(), vbh = bh.doubles()
+                let h = sa.hiddenSize
+                let separate: Range<Int>? = sa.cell == .gru && sa.resetAfter ? (2 * h)..<(3 * h) : nil
+                var same = true
+                for i in vax.indices {
+                    if let r = separate, r.contains(i) {
+                        if !(ModelDiff.sameWithin(vax[i], vbx[i], atol) && ModelDiff.sameWithin(vah[i], vbh[i], atol)) { same = false; break }
+                        continue
+                    }
+                    var x = vax[i] + vah[i], y = vbx[i] + vbh[i]
+                    if coarse { x = Double(Float(x)); y = Double(Float(y)) }
+                    if !ModelDiff.sameWithin(x, y, atol) { same = false; break }
+                }
+                if same {
+                    for i in [ix, ih] where tensors[i].status == .different { tensors[i].status = .sameSum }
+                }
+            }
         }
     }
 
@@ -276,6 +316,9 @@ extension ModelDiff {
             case .onlyInB: lines.append("\(head) only in B \(shapeText(t.shapeB ?? []))")
             case .shapeDiffers: lines.append("\(head) shape \(shapeText(t.shapeA ?? [])) → \(shapeText(t.shapeB ?? [])): not compared")
             case .identical: lines.append("\(head) identical (bit for bit)")
+            case .sameSum:
+                lines.append("\(head) split differently between b_x and b_h, b_x + b_h the same: the same function"
+                             + (t.whole.map { " (this tensor: max abs \(sci($0.maxAbs)))" } ?? ""))
             case .withinTolerance, .different:
                 guard let w = t.whole else { continue }
                 var l = "\(head) " + (t.status == .different ? "DIFFERS" : "within atol")
@@ -306,7 +349,7 @@ extension ModelDiff {
                 }
             }
         }
-        let differing = tensors.filter { ![.identical, .withinTolerance].contains($0.status) }.count
+        let differing = tensors.filter { ![.identical, .withinTolerance, .sameSum].contains($0.status) }.count
         var summary = "diff: " + (equal ? "equal" : "different")
         summary += " (\(structure.count) structural difference(s), \(differing) of \(tensors.count) tensor(s) differ"
         summary += metadata.isEmpty ? ")" : "; metadata differs in \(metadata.count) field(s))"

@@ -13,3 +13,5 @@ static inline hid_t lstm_h5t_c_s1(void) { return H5T_C_S1; }
 static inline size_t lstm_h5t_variable(void) { return H5T_VARIABLE; }
 static inline unsigned lstm_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned lstm_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
+static inline hid_t lstm_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t lstm_h5p_group_create(void) { return H5P_GROUP_CREATE; }

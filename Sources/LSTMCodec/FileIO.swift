@@ -85,7 +85,9 @@ public final class MappedFile: @unchecked Sendable {
 /// Reads a whole file (for small inputs such as .npy, .json, .onnx).
 public func readWholeFile(_ path: String, limit: Int = 1 << 34) throws -> [UInt8] {
     let f = try MappedFile(path: path)
-    guard f.size <= limit else { throw LSTMError(.io, "\(path): \(f.size) bytes is more than the \(limit) allowed") }
+    guard f.size <= limit else {
+        throw LSTMError(.io, "\(path): the file is \(byteSizeText(f.size)), more than the \(byteSizeText(limit)) lstmtool reads for this kind of file (a fixed limit: no setting raises it; docs/CLI.md, Settings and limits)")
+    }
     return f.bytes(0..<f.size)
 }
 
@@ -213,4 +215,15 @@ public struct MappedRange: ExternalBytes {
     }
 
     public func releaseResidentPages() { file.releasePages(range) }
+}
+
+/// A size for people: `16 GiB`, `1.5 MiB`, `300 bytes` (binary units, at most one decimal).
+public func byteSizeText(_ n: Int) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"]
+    guard n >= 1024 else { return "\(n) bytes" }
+    var v = Double(n) / 1024, u = 0
+    while v >= 1024 && u < units.count - 1 { v /= 1024; u += 1 }
+    let tenths = Int((v * 10).rounded())
+    let text = tenths % 10 == 0 ? String(tenths / 10) : "\(tenths / 10).\(tenths % 10)"
+    return "\(text) \(units[u])"
 }

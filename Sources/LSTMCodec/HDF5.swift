@@ -282,7 +282,11 @@ public final class HDF5Builder: @unchecked Sendable {
                 let e = H5Lexists(file, prefix, lstm_h5p_default())
                 guard e >= 0 else { throw fail("cannot look up \(prefix)") }
                 if e > 0 { continue }
-                let g = H5Gcreate2(file, prefix, lstm_h5p_default(), lstm_h5p_default(), lstm_h5p_default())
+                // No modification times in the file: the same model gives the same bytes.
+                let gcpl = H5Pcreate(lstm_h5p_group_create())
+                defer { H5Pclose(gcpl) }
+                _ = H5Pset_obj_track_times(gcpl, false)
+                let g = H5Gcreate2(file, prefix, lstm_h5p_default(), gcpl, lstm_h5p_default())
                 guard g >= 0 else { throw fail("cannot create the group \(prefix)") }
                 H5Gclose(g)
             }
@@ -305,7 +309,10 @@ public final class HDF5Builder: @unchecked Sendable {
             let space = shape.isEmpty ? H5Screate(H5S_SCALAR) : H5Screate_simple(Int32(dims.count), dims, nil)
             guard space >= 0 else { throw fail("cannot create a dataspace of shape \(shape)") }
             defer { H5Sclose(space) }
-            let d = H5Dcreate2(file, path, type, space, lstm_h5p_default(), lstm_h5p_default(), lstm_h5p_default())
+            let dcpl = H5Pcreate(lstm_h5p_dataset_create())
+            defer { H5Pclose(dcpl) }
+            _ = H5Pset_obj_track_times(dcpl, false)  // reproducible bytes (SOURCE_DATE_EPOCH, docs/CLI.md)
+            let d = H5Dcreate2(file, path, type, space, lstm_h5p_default(), dcpl, lstm_h5p_default())
             guard d >= 0 else { throw fail("cannot create the dataset \(path)") }
             defer { H5Dclose(d) }
             let r = bytes.withUnsafeBytes { H5Dwrite(d, type, lstm_h5s_all(), lstm_h5s_all(), lstm_h5p_default(), $0.baseAddress) }

@@ -17,7 +17,12 @@ struct AnalyzeCommand: ParsableCommand {
               gradients s_t = ‖∂h_T/∂x_t‖ for batch entry 0 (exact, reverse mode),
                         the effective memory length (steps back until s_t < 1e-3 of
                         its peak), and ‖∂c_T/∂c_t‖ along each LSTM layer's cell path
-            X is [T, B, I] ([B, T, I] with --batch-first); states as for `lstmtool run`.
+            X is [T, B, I] ([B, T, I] with --batch-first); states as for `lstmtool run`, \
+            with the same warning when --batch-first disagrees with the model's recorded layout.
+
+            Environment:
+              none: analyze reads no setting (LSTMTOOL_MAX_MEMORY_MIB does not apply;
+              the taped f64 pass keeps every step's intermediate values in memory)
 
             Examples:
               lstmtool analyze model.lstm --input x.npy
@@ -50,11 +55,17 @@ struct AnalyzeCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportFlags
 
+    @OptionGroup var messages: OutputFlags
+
     func run() throws {
         do {
             var notes: [String] = []
             let m = try loadModelForPictures(model, importOptions, notes: &notes)
             let x = try RunIO.readInput(input, model: m, batchFirst: batchFirst)
+            let given = batchFirst ? [x.batch, x.steps, m.inputSize] : [x.steps, x.batch, m.inputSize]
+            if !messages.quiet, let w = RecordedLayout.mismatchWarning(model: m, inputShape: given, batchFirst: batchFirst, path: model) {
+                printWarning(w)
+            }
             let h0 = try initialH.map { try RunIO.readStates($0, model: m, batch: x.batch, cell: false) }
             let c0 = try initialC.map { try RunIO.readStates($0, model: m, batch: x.batch, cell: true) }
             let report = try Analyzer.analyze(model: m, x: x.x, steps: x.steps, batch: x.batch, initialH: h0, initialC: c0)
@@ -62,7 +73,7 @@ struct AnalyzeCommand: ParsableCommand {
                 try AtomicFileWrite.bytes(Array(AnalysisPlots.reportSVG(report, model: m, title: model).utf8), to: path)
             }
             print(json ? report.json(model: model) : report.text(model: model), terminator: "")
-            printNotes(notes)
+            if !messages.quiet { printNotes(notes) }
         } catch {
             throw fail(error)
         }

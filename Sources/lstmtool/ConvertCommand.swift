@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LSTMKit
 
 struct ConvertCommand: ParsableCommand {
@@ -8,7 +9,19 @@ struct ConvertCommand: ParsableCommand {
         discussion: """
             The input's format is told by its content, then by its extension; the output's by \
             its extension. The output is written atomically: on any error the output path is \
-            left as it was. Conversions record their source in the model's metadata.
+            left as it was. Conversions record their source in the model's metadata, and an \
+            import records the time of the conversion in `created`: --created, else \
+            SOURCE_DATE_EPOCH, else now. With either set, two conversions of the same input \
+            give the same bytes.
+
+            The layout the source used (ONNX layout, Keras: batch-major) is recorded in the \
+            metadata property `layout`; a PyTorch state dict cannot say, so give --layout \
+            batch_major for a module built with batch_first=True. `run` then warns when it is \
+            run the other way round.
+
+            Environment:
+              SOURCE_DATE_EPOCH   seconds since 1970: the `created` time recorded (and
+                                  Keras's date_saved), for reproducible files
 
             Examples:
               lstmtool convert model.lstm model.json          # lossless text form
@@ -20,6 +33,9 @@ struct ConvertCommand: ParsableCommand {
               lstmtool convert last.ckpt.pt model.lstm --prefix state_dict.model.lstm.
               lstmtool convert model.lstm model.onnx
               lstmtool convert model.lstm model.tflite --batch-size 4
+              lstmtool convert model.pt m.lstm --layout batch_major  # batch_first=True
+              SOURCE_DATE_EPOCH=0 lstmtool convert model.onnx model.lstm   # reproducible
+              lstmtool convert model.onnx model.lstm --created none
             """)
 
     @Argument(help: "The model to read (\(readableFormats)).")
@@ -43,10 +59,21 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "The batch size a .tflite output's state tensors are made for.")
     var batchSize: Int = 1
 
+    @Option(help: "The conversion time to record in `created`: an RFC 3339 UTC time (2026-01-02T03:04:05Z), or none to record no time (default: SOURCE_DATE_EPOCH, else now; a .lstm or .json input keeps its own).")
+    var created: String?
+
+    @Option(help: "Record the input layout the source used: batch_major (X [B, T, I], PyTorch batch_first=True, Keras) or time_major (X [T, B, I]); none removes it. Default: what the source says, if anything.")
+    var layout: LayoutChoice?
+
     @OptionGroup var importOptions: ImportFlags
+
+    @OptionGroup var messages: OutputFlags
 
     func validate() throws {
         guard (0...9).contains(level) else { throw ValidationError("--level must be 0...9") }
+        if let c = created, c != "none", ISO8601DateFormatter().date(from: c) == nil {
+            throw ValidationError("--created must be an RFC 3339 time such as 2026-01-02T03:04:05Z, or none")
+        }
         guard (try? ModelFormats.exporter(for: output)) != nil else {
             throw ValidationError("the output must end in \(writableFormats)")
         }
@@ -54,8 +81,18 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         do {
+            if let v = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], created == nil, ConvertSupport.parseSourceDateEpoch(v) == nil {
+                throw LSTMError(.invalidInput, "SOURCE_DATE_EPOCH is \"\(v)\", expected a whole number of seconds since 1970-01-01 UTC")
+            }
             let importer = try ModelFormats.importer(for: input)
-            let result = try importer.importModel(at: input, options: importOptions.options)
+            var importOpts = importOptions.options
+            if let c = created {
+                importOpts.creationTime = c == "none" ? nil : c
+                importOpts.stampsCreationTime = c != "none"
+            }
+            var result = try importer.importModel(at: input, options: importOpts)
+            if let c = created { result.model.metadata.created = c == "none" ? nil : c }
+            if let l = layout { result.model = RecordedLayout.setting(l.recorded, in: result.model) }
             var opts = WriteOptions(encoding: encoding, level: level, strategy: strategy)
             opts.batchFirst = batchFirst
             opts.batchSize = batchSize
@@ -64,9 +101,16 @@ struct ConvertCommand: ParsableCommand {
                 opts.rawWhenNotSmaller = true
             }
             try ModelFormats.write(result.model, to: output, options: opts)
-            printNotes(result.notes)
+            if !messages.quiet { printNotes(result.notes) }
         } catch {
             throw fail(error)
         }
     }
+}
+
+/// `convert --layout`: the layout to record, or none to remove it.
+enum LayoutChoice: String, CaseIterable, ExpressibleByArgument {
+    case batchMajor = "batch_major", timeMajor = "time_major", none
+
+    var recorded: RecordedLayout? { RecordedLayout(rawValue: rawValue) }
 }

@@ -42,3 +42,9 @@ struct ImportFlags: ParsableArguments {
 let readableFormats = ModelFormats.extensionList(ModelFormats.importers)
 /// What the registry writes.
 let writableFormats = ModelFormats.extensionList(ModelFormats.exporters)
+
+/// `--quiet`: no notes or warnings on stderr (errors are still printed).
+struct OutputFlags: ParsableArguments {
+    @Flag(name: [.customShort("q"), .long], help: "Print no notes or warnings on stderr (errors still are).")
+    var quiet = false
+}

@@ -8,7 +8,10 @@ struct InspectCommand: ParsableCommand {
         discussion: """
             Reads only the header of a .lstm file, so it takes the same time for any model size. \
             --stats also reads every blob: it checks every CRC and prints min/max/mean/std and \
-            NaN/Inf counts per tensor (exit 1 on a corrupt blob).
+            NaN/Inf counts per tensor (exit 1 on a corrupt blob). Another format is read whole \
+            and named as what it is; its metadata is what the file holds (no conversion time). \
+            The `run:` line gives the shapes `lstmtool run` takes and gives, batch-first when \
+            the model records layout batch_major (docs/FORMAT.md §3.1).
 
             Examples:
               lstmtool inspect fixtures/models/lstm_peephole_all.lstm
@@ -27,6 +30,8 @@ struct InspectCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportFlags
 
+    @OptionGroup var messages: OutputFlags
+
     func run() throws {
         do {
             let report: InspectReport
@@ -35,12 +40,14 @@ struct InspectCommand: ParsableCommand {
             if importer.name == "lstm" {
                 report = try InspectReport(reader: ModelReader(path: file), stats: stats)
             } else {
-                let result = try importer.importModel(at: file, options: importOptions.options)
+                var opts = importOptions.options
+                opts.stampsCreationTime = false  // show what the file holds, not the time of this read
+                let result = try importer.importModel(at: file, options: opts)
                 notes = result.notes
-                report = InspectReport(model: result.model, path: file, stats: stats)
+                report = InspectReport(model: result.model, path: file, stats: stats, format: importer)
             }
             print(json ? report.json() : report.text(), terminator: "")
-            printNotes(notes)
+            if !messages.quiet { printNotes(notes) }
         } catch {
             throw fail(error)
         }

@@ -17,7 +17,7 @@ struct LSTMTool: ParsableCommand {
             """,
         version: LSTMKitVersion.string,
         subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, VerifyCommand.self,
-                      DrawCommand.self, AnalyzeCommand.self])
+                      DiffCommand.self, DrawCommand.self, AnalyzeCommand.self])
 }
 
 /// Prints one line on stderr and exits 1: what went wrong and where.
@@ -31,7 +31,12 @@ func fail(_ error: Error) -> ExitCode {
 /// What an import left out or assumed, printed on stderr only once the command has succeeded:
 /// a failing command prints exactly one line.
 func printNotes(_ notes: [String]) {
-    for n in notes { FileHandleStderr.write("note: \(n)\n") }
+    for n in notes { FileHandleStderr.write("note: \(escapingControlCharacters(n))\n") }
+}
+
+/// One warning line on stderr (`warning: …`).
+func printWarning(_ w: String) {
+    FileHandleStderr.write("warning: \(escapingControlCharacters(w))\n")
 }
 
 enum FileHandleStderr {

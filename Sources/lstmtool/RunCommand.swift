@@ -19,6 +19,19 @@ struct RunCommand: ParsableCommand {
             of shape [D, B, P_k] ([D, B, H_k] for c). A model's learned initial states are used \
             when no --initial-* is given. f32 writes float32 outputs, f64 writes float64.
 
+            Layout: when the model records the layout its source used (metadata property \
+            `layout`: ONNX layout, Keras, convert --layout; `lstmtool inspect` shows it) and \
+            --batch-first disagrees with it, a warning says how X was read (once, on stderr): \
+            a [B, T, I] input run without --batch-first still fits whenever its first two \
+            axes could be either way round, and gives wrong numbers silently.
+
+            Environment:
+              LSTMTOOL_THREADS          threads of the f32 path (default: every core)
+              LSTMTOOL_MAX_MEMORY_MIB   working memory one run may use, in MiB (default
+                                        16384); a run needing more is refused, naming it
+              LSTMTOOL_KERNEL           f32 kernel: portable, avx2, avx512 or neon (default:
+                                        the best this CPU has)
+
             Examples:
               lstmtool run model.lstm --input x.npy --output y.npy
               lstmtool run model.lstm --input x.npy --output y.npy \\
@@ -65,6 +78,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportFlags
 
+    @OptionGroup var messages: OutputFlags
+
     func validate() throws {
         // Compared as absolute, normalised paths: `y.npy` and `./y.npy` are the same file.
         let outputs = [output, finalH, finalC].compactMap { $0 }.map {
@@ -88,7 +103,7 @@ struct RunCommand: ParsableCommand {
             case .f64: files = try runTyped(m, Double.self)
             }
             try AtomicFileWrite.all(files)
-            printNotes(m.importNotes)
+            if !messages.quiet { printNotes(m.importNotes) }
         } catch {
             throw fail(error)
         }
@@ -98,6 +113,10 @@ struct RunCommand: ParsableCommand {
     private func runTyped<S: RecurrentScalar>(_ m: RecurrentModel, _: S.Type) throws -> [(path: String, bytes: [UInt8])] {
         let x: Tensor<S> = try TypedRunIO.readInput(input, model: m, batchFirst: batchFirst)
         let batch = x.shape[1], steps = x.shape[0]
+        let given = batchFirst ? [batch, steps, x.shape[2]] : [steps, batch, x.shape[2]]
+        if !messages.quiet, let w = RecordedLayout.mismatchWarning(model: m.definition, inputShape: given, batchFirst: batchFirst, path: model) {
+            printWarning(w)
+        }
         var state: RecurrentState<S> = try TypedRunIO.readState(h: initialH, c: initialC, model: m, batch: batch)
         let lengths = try sequenceLengths.map { try RunIO.readLengths($0, batch: batch, steps: steps) }
         var y = try m.run(x, state: &state, sequenceLengths: lengths)

@@ -90,4 +90,47 @@ final class CLIParsingTests: XCTestCase {
         assertRefused(["verify", "fixtures", "--atol", "-1"])
         assertRefused(["verify", "fixtures", "--rtol", "-0.5"])
     }
+
+    func testDiffAndWorkflowOptions() throws {
+        let d = try parse(["diff", "a.lstm", "b.onnx", "--atol", "1e-6", "--json", "--cell", "lstm", "-q"], as: DiffCommand.self)
+        XCTAssertEqual(d.a, "a.lstm")
+        XCTAssertEqual(d.b, "b.onnx")
+        XCTAssertEqual(d.atol, 1e-6)
+        XCTAssertTrue(d.json && d.messages.quiet)
+        XCTAssertEqual(d.importOptions.options.cell, .lstm)
+        XCTAssertEqual(try parse(["diff", "a.lstm", "b.lstm"], as: DiffCommand.self).atol, 0)
+        assertRefused(["diff", "a.lstm"])
+        assertRefused(["diff", "a.lstm", "b.lstm", "--atol", "-1"])
+
+        let m = try parse(["verify", "--make-golden", "out", "--model", "m.lstm", "--input", "x.npy", "--initial-h", "h0.npy",
+                           "--batch-first", "--expected-y", "y.npy", "--expected-hn", "hn.npy", "--reference", "PyTorch 2.5",
+                           "--cell", "gru"], as: VerifyCommand.self)
+        XCTAssertNil(m.target)
+        XCTAssertEqual(m.make.makeGolden, "out")
+        XCTAssertEqual(m.make.model, "m.lstm")
+        XCTAssertEqual(m.make.input, "x.npy")
+        XCTAssertEqual(m.make.initialH, "h0.npy")
+        XCTAssertTrue(m.make.batchFirst)
+        XCTAssertEqual(m.make.expectedY, "y.npy")
+        XCTAssertEqual(m.make.expectedHn, "hn.npy")
+        XCTAssertEqual(m.make.reference, "PyTorch 2.5")
+        XCTAssertEqual(m.make.importOptions.options.cell, .gru)
+        XCTAssertEqual(try parse(["verify", "m.lstm", "--make-golden", "out", "--input", "x.npy"], as: VerifyCommand.self).target, "m.lstm")
+        assertRefused(["verify", "--make-golden", "out", "--input", "x.npy"])  // no model
+        assertRefused(["verify", "--make-golden", "out", "--model", "m.lstm"])  // no input
+        assertRefused(["verify", "m.lstm", "--make-golden", "out", "--model", "m.lstm", "--input", "x.npy"])
+        assertRefused(["verify", "fixtures", "--expected-y", "y.npy"])
+        assertRefused(["verify", "fixtures", "--cell", "lstm"])
+        assertRefused(["verify"])
+
+        let c = try parse(["convert", "a.pt", "b.lstm", "--created", "2026-01-02T03:04:05Z", "--layout", "batch_major", "--quiet"],
+                          as: ConvertCommand.self)
+        XCTAssertEqual(c.created, "2026-01-02T03:04:05Z")
+        XCTAssertEqual(c.layout, .batchMajor)
+        XCTAssertTrue(c.messages.quiet)
+        XCTAssertEqual(try parse(["convert", "a.pt", "b.lstm", "--created", "none", "--layout", "none"], as: ConvertCommand.self).layout, LayoutChoice.none)
+        assertRefused(["convert", "a.pt", "b.lstm", "--created", "tomorrow"])
+        assertRefused(["convert", "a.pt", "b.lstm", "--layout", "batch_first"])
+        XCTAssertTrue(try parse(["run", "m.lstm", "--input", "x", "--output", "y", "-q"], as: RunCommand.self).messages.quiet)
+    }
 }

@@ -62,7 +62,7 @@ final class KerasTests: XCTestCase {
     func testImportRecordsKerasFacts() throws {
         let masked = try ModelFormats.read(KitTest.path("fixtures/keras/masked_lstm/model.keras"))
         XCTAssertEqual(MaskedOutput.recorded(in: masked.model), .hold)
-        XCTAssertTrue(masked.model.metadata.properties.contains { $0 == ("keras.layout", "batch_major") })
+        XCTAssertTrue(masked.model.metadata.properties.contains { $0 == ("layout", "batch_major") })
         let bi = try ModelFormats.read(KitTest.path("fixtures/keras/masked_bidirectional_gru/model.keras"))
         XCTAssertEqual(MaskedOutput.recorded(in: bi.model), .zero)
         let hs = try ModelFormats.read(KitTest.path("fixtures/keras/hard_sigmoid/model.keras")).model

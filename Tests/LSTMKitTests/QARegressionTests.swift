@@ -197,7 +197,7 @@ final class QARegressionTests: XCTestCase {
 
     // Bug: run's and verify's --help examples were wrapped mid-command at 80 columns.
     func testHelpFitsEightyColumns() throws {
-        for sub in ["inspect", "convert", "run", "verify"] {
+        for sub in ["inspect", "convert", "run", "verify", "diff", "analyze"] {
             let h = try KitTest.run([sub, "--help"])
             for l in h.stdout.split(separator: "\n") where !l.hasPrefix("USAGE:") {
                 XCTAssertLessThanOrEqual(l.count, 80, "\(sub) --help: \(l)")

@@ -76,10 +76,18 @@ public struct ImportOptions: Sendable {
     public var layer: String?
     /// Keras model config (`config.json` or a `model.to_json()` file) for a weights-only `.h5`.
     public var config: String?
+    /// The conversion time an import records in `Metadata.created` when the file does not
+    /// hold one (RFC 3339, UTC); nil: `SOURCE_DATE_EPOCH` when set, else the current time.
+    public var creationTime: String?
+    /// Whether an import records a conversion time at all; `inspect` and `diff` turn it off
+    /// so that they show only what the file holds.
+    public var stampsCreationTime: Bool
 
     /// Options for a file; every field defaults to "let the file tell".
     public init(cell: CellFamily? = nil, nonlinearity: ActivationKind? = nil, prefix: String? = nil, node: String? = nil,
-                layer: String? = nil, config: String? = nil) {
+                layer: String? = nil, config: String? = nil, creationTime: String? = nil, stampsCreationTime: Bool = true) {
+        self.creationTime = creationTime
+        self.stampsCreationTime = stampsCreationTime
         self.cell = cell
         self.nonlinearity = nonlinearity
         self.prefix = prefix

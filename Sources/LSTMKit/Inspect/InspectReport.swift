@@ -58,6 +58,10 @@ package struct InspectReport: Sendable {
     package var layers: [LayerSpec]
     package var tensors: [TensorRow]
     package var statsIncluded: Bool
+    /// The file's real format: `lstm` for a .lstm file, else the importer's name (`onnx`, …).
+    package var formatName: String = "lstm"
+    /// What a person calls that format, for the text report's first line.
+    package var formatDisplayName: String = "lstmtool model"
 
     package var totalParameters: Int { layers.map(\.parameterCount).reduce(0, +) }
 
@@ -77,11 +81,15 @@ package struct InspectReport: Sendable {
         }
     }
 
-    /// From a model read from another format (JSON, ONNX, safetensors).
-    package init(model: Model, path: String, stats: Bool) {
+    /// From a model read from another format (JSON, ONNX, safetensors); `format` names it.
+    package init(model: Model, path: String, stats: Bool, format: (any ModelFileFormat)? = nil) {
         self.path = path
+        if let format {
+            formatName = format.name
+            formatDisplayName = format.displayName
+        }
+        fileSize = fileSizeIfReadable(path)
         formatVersion = FormatVersion.current.description
-        fileSize = nil
         metadata = model.metadata
         layers = model.layers.map(\.spec)
         statsIncluded = stats
@@ -99,7 +107,8 @@ package struct InspectReport: Sendable {
 
     package func text() -> String {
         var out: [String] = []
-        out.append("\(safe(path)): lstmtool model, format \(formatVersion)" + (fileSize.map { ", \($0) bytes" } ?? ""))
+        let kind = formatName == "lstm" ? "lstmtool model, format \(formatVersion)" : formatDisplayName
+        out.append("\(safe(path)): \(kind)" + (fileSize.map { ", \($0) bytes" } ?? ""))
         let m = metadata
         let metaPairs: [(String, String?)] = [("name", m.name), ("description", m.description),
                                               ("producer", [m.producerName, m.producerVersion].compactMap { $0 }.joined(separator: " ").nilIfEmpty),
@@ -108,6 +117,16 @@ package struct InspectReport: Sendable {
         for (k, v) in metaPairs { if let v { out.append("  \(k): \(safe(v))") } }
         for kv in m.properties { out.append("  \(safe(kv.key)) = \(safe(kv.value))") }
         out.append("")
+        if !layers.isEmpty {
+            let recorded = RecordedLayout.recorded(in: Model(metadata: metadata, layers: []))
+            if recorded == .batchMajor {
+                out.append("run (recorded layout batch_major: use --batch-first): \(RunContract.text(layers, batchFirst: true))")
+            } else {
+                out.append("run: \(RunContract.text(layers, batchFirst: false))"
+                           + (recorded == .timeMajor ? "   (recorded layout time_major)" : ""))
+            }
+            out.append("")
+        }
         for (k, s) in layers.enumerated() {
             var variant: [String] = []
             if s.cell == .lstm {
@@ -155,6 +174,7 @@ package struct InspectReport: Sendable {
         var top: [(String, JSONValue)] = [
             ("inspect_schema_version", .int(InspectReport.schemaVersion)),
             ("path", .string(path)),
+            ("format", .string(formatName)),
             ("format_version", .string(formatVersion)),
             ("file_size", .optionalInt(fileSize)),
             ("metadata", JSONForm.metadataValue(metadata)),
@@ -183,6 +203,9 @@ package struct InspectReport: Sendable {
             ls.append(.object(f))
         }
         top.append(("layers", .array(ls)))
+        let recorded = RecordedLayout.recorded(in: Model(metadata: metadata, layers: []))
+        top.append(("layout", .optionalString(recorded?.rawValue)))
+        top.append(("run_contract", .string(RunContract.text(layers, batchFirst: recorded == .batchMajor))))
         top.append(("total_parameters", .int(totalParameters)))
         top.append(("stats_included", .bool(statsIncluded)))
         return JSONValue.object(top).render() + "\n"
@@ -219,6 +242,11 @@ func safe(_ s: String) -> String {
         }
     }
     return r
+}
+
+/// The size of the file at `path`, or nil when it cannot be read (a folder, a pipe).
+func fileSizeIfReadable(_ path: String) -> Int? {
+    (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
 }
 
 func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }

@@ -36,6 +36,9 @@ indirect enum JSONValue {
     case string(String)
     case array([JSONValue])
     case object([(String, JSONValue)])
+    /// An array of scalars written a bounded number per line: each inner array is one line
+    /// (the JSON form's tensor values, docs/JSON_FORM.md). One line only: `[a, b]`.
+    case lines([[JSONValue]])
 
     static func double(_ v: Double) -> JSONValue {
         if v.isNaN { return .string("nan") }
@@ -63,6 +66,10 @@ indirect enum JSONValue {
                 return "[" + items.map { $0.render() }.joined(separator: ", ") + "]"
             }
             return "[\n" + items.map { inner + $0.render(indent: indent + 1) }.joined(separator: ",\n") + "\n" + pad + "]"
+        case .lines(let rows):
+            let nonEmpty = rows.filter { !$0.isEmpty }
+            if nonEmpty.count <= 1 { return "[" + (nonEmpty.first ?? []).map { $0.render() }.joined(separator: ", ") + "]" }
+            return "[\n" + nonEmpty.map { inner + $0.map { $0.render() }.joined(separator: ", ") }.joined(separator: ",\n") + "\n" + pad + "]"
         case .object(let fields):
             if fields.isEmpty { return "{}" }
             return "{\n" + fields.map { inner + JSONText.quote($0.0) + ": " + $0.1.render(indent: indent + 1) }
@@ -72,7 +79,7 @@ indirect enum JSONValue {
 
     var isScalar: Bool {
         switch self {
-        case .array, .object: return false
+        case .array, .object, .lines: return false
         default: return true
         }
     }

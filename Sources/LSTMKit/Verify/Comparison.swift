@@ -134,6 +134,14 @@ package struct OutputComparison: Sendable {
         passed = failingElements == 0
     }
 
+    /// `hn`/`cn` of shape `[L·D, B, W]`: the largest finite |got − golden| of each layer and
+    /// direction (layer-major, direction-minor); nil for `y`, a shape mismatch, or states
+    /// flattened because the layers differ in width.
+    package var perLayerDirectionMaxAbs: [Double]? {
+        guard shapeMismatch == nil, perStepMaxAbs == nil, shape.count == 3, axes.first == "layer·direction" else { return nil }
+        return profileMaxAbs
+    }
+
     package var location: String {
         zip(axes, worstIndex).map { "\($0) \($1)" }.joined(separator: ", ")
     }

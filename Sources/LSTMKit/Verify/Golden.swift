@@ -24,7 +24,44 @@ package struct GoldenCase: Sendable {
     /// model's own `keras.masking` property, else zeros.
     package var maskedOutput: MaskedOutput?
 
+    /// What in golden.json was not understood (unknown keys, with the closest known key),
+    /// one line each; the case still runs.
+    package var warnings: [String] = []
+
     package static let fileName = "golden.json"
+    /// The top-level keys `verify` reads (docs/VERIFY.md §1).
+    package static let schemaKeys = ["name", "description", "model", "inputs", "batch_first", "expected", "import_options", "masked_output"]
+    /// Top-level keys where generators record provenance; never warned about.
+    package static let provenanceKeys = ["provenance", "generator", "seed", "versions", "cross_check", "onnx_model",
+                                         "source_weights", "source", "notes", "comment", "created"]
+    static let importOptionKeys = ["cell", "nonlinearity", "prefix", "node", "layer", "config"]
+    static let expectationKeys = ["outputs", "reference", "atol", "rtol"]
+
+    /// A warning about `key`, unknown in `scope`, naming the closest of `known`.
+    static func unknownKeyWarning(_ key: String, scope: String, known: [String]) -> String {
+        let norm = { (s: String) in s.lowercased().filter { $0 != "_" && $0 != "-" } }
+        let ranked = known.map { ($0, editDistance(norm(key), norm($0))) }.sorted { $0.1 < $1.1 }
+        var w = "unknown key \"\(safe(key))\"\(scope.isEmpty ? "" : " in \(scope)") is ignored"
+        if let best = ranked.first, best.1 <= Swift.max(2, key.count / 3) { w += " (did you mean \"\(best.0)\"?)" }
+        else { w += " (known: \(known.joined(separator: ", ")); provenance belongs under \"provenance\")" }
+        return w
+    }
+
+    /// Levenshtein distance.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        if x.isEmpty { return y.count }
+        if y.isEmpty { return x.count }
+        var prev = Array(0...y.count)
+        for i in 1...x.count {
+            var cur = [i] + [Int](repeating: 0, count: y.count)
+            for j in 1...y.count {
+                cur[j] = Swift.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            }
+            prev = cur
+        }
+        return prev[y.count]
+    }
 
     /// Reads `path` (a golden.json, or a folder holding one).
     package init(path: String) throws {
@@ -40,6 +77,9 @@ package struct GoldenCase: Sendable {
         let r = JSONReader(path: file)
         let o = try r.object(any, "golden")
         self.file = file
+        for k in o.keys.sorted() where !GoldenCase.schemaKeys.contains(k) && !GoldenCase.provenanceKeys.contains(k) {
+            warnings.append("\(file): " + GoldenCase.unknownKeyWarning(k, scope: "", known: GoldenCase.schemaKeys))
+        }
         directory = AtomicFile.directoryOf(file)
         name = try r.optionalString(o["name"], "name") ?? directory.split(separator: "/").last.map(String.init) ?? file
         model = try r.optionalString(o["model"], "model")
@@ -54,6 +94,9 @@ package struct GoldenCase: Sendable {
         for (k, v) in try r.object(o["expected"], "expected") {
             guard let p = Precision(rawValue: k) else { throw r.fail("expected: \"\(k)\" is not f32 or f64") }
             let eo = try r.object(v, "expected.\(k)")
+            for key in eo.keys.sorted() where !GoldenCase.expectationKeys.contains(key) {
+                warnings.append("\(file): " + GoldenCase.unknownKeyWarning(key, scope: "expected.\(k)", known: GoldenCase.expectationKeys))
+            }
             var outs: [String: String] = [:]
             for (ok, ov) in try r.object(eo["outputs"], "expected.\(k).outputs") {
                 guard ["y", "hn", "cn"].contains(ok) else { throw r.fail("expected.\(k).outputs: unknown output \"\(ok)\"") }
@@ -72,6 +115,9 @@ package struct GoldenCase: Sendable {
         var opts = ImportOptions()
         if let io = o["import_options"] {
             let oo = try r.object(io, "import_options")
+            for key in oo.keys.sorted() where !GoldenCase.importOptionKeys.contains(key) {
+                warnings.append("\(file): " + GoldenCase.unknownKeyWarning(key, scope: "import_options", known: GoldenCase.importOptionKeys))
+            }
             if let c = try r.optionalString(oo["cell"], "import_options.cell") {
                 guard let cell = CellFamily(rawValue: c) else { throw r.fail("import_options.cell \"\(safe(c))\" is not lstm, gru or rnn") }
                 opts.cell = cell

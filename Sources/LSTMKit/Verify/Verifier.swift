@@ -14,6 +14,8 @@ package struct CaseResult: Sendable {
     package var error: String?
     package var outputs: [OutputComparison]
     package var seconds: Double
+    /// What in the case's golden.json was not understood (``GoldenCase/warnings``).
+    package var warnings: [String] = []
 
     /// The result of a case whose golden.json could not be read (status `error`).
     package static func unreadable(golden file: String, error: Error, precision: Precision) -> CaseResult {
@@ -48,7 +50,8 @@ package enum Verifier {
         let exp = golden.expected[precision]!
         let modelFile = modelPath ?? golden.model.map(golden.resolve) ?? ""
         var result = CaseResult(name: golden.name, golden: golden.file, model: modelFile, precision: precision,
-                                reference: exp.reference, status: .error, error: nil, outputs: [], seconds: 0)
+                                reference: exp.reference, status: .error, error: nil, outputs: [], seconds: 0,
+                                warnings: golden.warnings)
         defer { }
         do {
             guard !modelFile.isEmpty else { throw LSTMError(.invalidInput, "\(golden.file): no model given") }
@@ -149,7 +152,8 @@ package struct VerifyReport: Sendable {
                 lines.append("\(head): \(safe(e))")
                 continue
             }
-            let worst = r.outputs.map { "\($0.name) \(sci($0.maxAbsError))" }.joined(separator: ", ")
+            let worst = r.outputs.map { $0.shapeMismatch != nil ? "\($0.name) wrong shape" : "\($0.name) \(sci($0.maxAbsError))" }
+                .joined(separator: ", ")
             lines.append("\(head) max|err| \(worst)" + (r.reference.map { "  (vs \(safe($0)))" } ?? ""))
             for o in r.outputs where !o.passed || verbose {
                 if let s = o.shapeMismatch {
@@ -164,6 +168,10 @@ package struct VerifyReport: Sendable {
                 if let steps = o.perStepMaxAbs, !steps.isEmpty {
                     if let f = o.firstFailingStep { lines.append("      first step out of tolerance: \(f)") }
                     lines.append("      max abs error per step: " + stepProfile(steps))
+                }
+                if let perLayer = o.perLayerDirectionMaxAbs {
+                    lines.append("      max abs error per layer·direction: "
+                                 + perLayer.enumerated().map { "\($0)=\(sci($1))" }.joined(separator: " "))
                 }
             }
         }
@@ -197,8 +205,10 @@ package struct VerifyReport: Sendable {
                     ("atol_needed", .double(o.atolNeeded)),
                     ("first_failing_step", .optionalInt(o.firstFailingStep)),
                     ("max_abs_error_per_step", o.perStepMaxAbs.map { .array($0.map { .double($0) }) } ?? .null),
+                    ("max_abs_error_per_layer_direction", o.perLayerDirectionMaxAbs.map { .array($0.map { .double($0) }) } ?? .null),
                 ])
             })))
+            f.append(("warnings", .array(r.warnings.map { .string($0) })))
             return .object(f)
         }
         return JSONValue.object([("verify_schema_version", .int(1)), ("passed", .int(passed)), ("failed", .int(failed)),

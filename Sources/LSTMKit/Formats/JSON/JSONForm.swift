@@ -56,7 +56,12 @@ package enum JSONForm {
         var passes: [(String, JSONValue)] = []
         for (d, pass) in layer.passes.enumerated() {
             var tensors: [(String, JSONValue)] = []
-            for role in TensorRole.allCases { if let t = pass[role] { tensors.append((role.rawValue, tensorValue(t))) } }
+            for role in TensorRole.allCases {
+                guard let t = pass[role] else { continue }
+                // Biases stack the gate blocks along their one axis: one block per line.
+                let row = [.inputBias, .recurrentBias].contains(role) ? s.hiddenSize : nil
+                tensors.append((role.rawValue, tensorValue(t, rowLength: row)))
+            }
             passes.append((s.direction.passes[d].rawValue, .object(tensors)))
         }
         f.append(("tensors", .object(passes)))
@@ -64,11 +69,36 @@ package enum JSONForm {
         return .object(f)
     }
 
-    static func tensorValue(_ t: ModelTensor) -> JSONValue {
+    /// At most this many values on one line of a tensor's `values` (docs/JSON_FORM.md).
+    package static let valuesPerLine = 8
+
+    /// `values` split into lines: one row (the last axis; `rowLength` for a 1-D tensor) per
+    /// line, a row longer than ``valuesPerLine`` over several lines, so that a changed element
+    /// changes one line of a diff.
+    static func valueLines(_ values: [JSONValue], shape: [Int], rowLength: Int?) -> [[JSONValue]] {
+        guard values.count > valuesPerLine else { return [values] }
+        var row = shape.count > 1 ? (shape.last ?? values.count) : (rowLength ?? values.count)
+        if row <= 0 || values.count % row != 0 { row = values.count }
+        var out: [[JSONValue]] = []
+        var start = 0
+        while start < values.count {
+            let rowEnd = start + row
+            var k = start
+            while k < rowEnd {
+                let e = Swift.min(k + valuesPerLine, rowEnd)
+                out.append(Array(values[k..<e]))
+                k = e
+            }
+            start = rowEnd
+        }
+        return out
+    }
+
+    static func tensorValue(_ t: ModelTensor, rowLength: Int? = nil) -> JSONValue {
         var f: [(String, JSONValue)] = [("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .int($0) }))]
         if t.encoding != .raw { f.append(("encoding", .string(t.encoding.rawValue))) }
         if let values = decimalValues(t) {
-            f.append(("values", .array(values)))
+            f.append(("values", .lines(valueLines(values, shape: t.shape, rowLength: rowLength))))
         } else {
             f.append(("bits_hex", .string(hexString(t.bytes))))
         }

@@ -104,12 +104,12 @@ struct KerasImporter {
         metadata.name = config.name
         metadata.sourceFramework = "keras"
         metadata.sourceFile = ConvertSupport.fileName(path)
-        metadata.created = ConvertSupport.now()
+        metadata.created = ConvertSupport.created(options)
         metadata.producerName = "keras"
         if !kerasVersion.isEmpty { metadata.producerVersion = kerasVersion }
         metadata.description = "Keras \(config.modelClass) model, layers \(stack.map(\.name).joined(separator: ", "))"
         metadata.properties.append(ConvertSupport.convertedBy)
-        metadata.properties.append(("keras.layout", "batch_major"))
+        metadata.properties.append((RecordedLayout.propertyKey, RecordedLayout.batchMajor.rawValue))
         metadata.properties.append(("keras.layers", stack.map(\.name).joined(separator: ",")))
         if masked {
             let last = stack[stack.count - 1]

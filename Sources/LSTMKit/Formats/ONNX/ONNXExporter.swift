@@ -206,6 +206,10 @@ enum ONNXExporter {
                        ("producer_name", m.producerName), ("producer_version", m.producerVersion), ("created", m.created)] {
             if let v { props.append(("lstmtool.\(k)", v)) }
         }
+        // Enough for lstmtool's import to restore the metadata exactly (docs/CONVERSIONS.md).
+        if let n = m.name { props.append(("lstmtool.name", n)) }
+        for p in m.properties { props.append(("lstmtool.property.\(p.key)", p.value)) }
+        props.append(("lstmtool.metadata", "1"))
         return ONNXModelProto(irVersion: irVersion, producerName: "lstmtool", producerVersion: LSTMKitVersion.string,
                               docString: m.description, opsetImports: [("", opset)], metadataProps: props,
                               graph: ONNXGraph(name: m.name ?? "lstmtool", nodes: nodes, initializers: inits, inputs: inputs, outputs: outputs))

@@ -25,18 +25,33 @@ enum ONNXImporter {
         importer.noteLeftOut(stack, notes: &notes)
 
         var meta = Metadata()
+        if let own = ONNXImporter.lstmtoolMetadata(proto.metadataProps) {
+            // lstmtool's own export: its metadata_props hold the model's metadata as it was.
+            meta = own
+            meta.name = proto.metadataProps.first { $0.key == "lstmtool.name" }?.value
+            let model = Model(metadata: meta, layers: layers)
+            do {
+                try model.validate()
+            } catch let e as LSTMError {
+                throw e.withPath(path)
+            }
+            return model
+        }
         meta.name = graph.name.isEmpty ? nil : graph.name
         meta.producerName = proto.producerName
         meta.producerVersion = proto.producerVersion
         meta.sourceFramework = "onnx"
         meta.sourceFile = ConvertSupport.fileName(path)
-        meta.created = ConvertSupport.now()
+        meta.created = ConvertSupport.created(options)
         meta.properties.append(ConvertSupport.convertedBy)
         if let ir = proto.irVersion { meta.properties.append(("onnx.ir_version", String(ir))) }
         if let op = proto.opsetImports.first(where: { $0.domain == "" || $0.domain == "ai.onnx" }) {
             meta.properties.append(("onnx.opset", String(op.version)))
         }
         meta.properties.append(("onnx.nodes", stack.map { importer.describe($0) }.joined(separator: ",")))
+        if let first = stack.first, let info = importer.nodeInfo[first] {
+            meta.properties.append((RecordedLayout.propertyKey, (info.layout == 1 ? RecordedLayout.batchMajor : .timeMajor).rawValue))
+        }
         let model = Model(metadata: meta, layers: layers)
         do {
             try model.validate()
@@ -44,6 +59,31 @@ enum ONNXImporter {
             throw e.withPath(path)
         }
         return model
+    }
+}
+
+extension ONNXImporter {
+    /// The metadata lstmtool's ONNX export stored in `metadata_props` (`lstmtool.description`,
+    /// `lstmtool.property.KEY`, …), or nil when the file holds none (not lstmtool's export).
+    static func lstmtoolMetadata(_ props: [(key: String, value: String)]) -> Metadata? {
+        guard props.contains(where: { $0.key == "lstmtool.metadata" }) else { return nil }
+        var m = Metadata()
+        for (k, v) in props {
+            switch k {
+            case "lstmtool.description": m.description = v
+            case "lstmtool.producer_name": m.producerName = v
+            case "lstmtool.producer_version": m.producerVersion = v
+            case "lstmtool.source_framework": m.sourceFramework = v
+            case "lstmtool.source_file": m.sourceFile = v
+            case "lstmtool.created": m.created = v
+            default:
+                if k.hasPrefix("lstmtool.property."), !m.properties.contains(where: { $0.key == k }) {
+                    let key = String(k.dropFirst("lstmtool.property.".count))
+                    if !m.properties.contains(where: { $0.key == key }) { m.properties.append((key, v)) }
+                }
+            }
+        }
+        return m
     }
 }
 

@@ -19,7 +19,7 @@ struct PyTorchCheckpointFormat: ModelImporter {
         let source = StateDictSource(names: checkpoint.entries.map(\.name), load: { try checkpoint.load(byName[$0]!, cache: cache) })
         var notes = ImportNotes()
         if checkpoint.nonFloatTensors > 0 {
-            notes.messages.append("left out \(checkpoint.nonFloatTensors) tensor(s) that are not floating point (optimizer steps, counters)")
+            notes.messages.append("left out \(checkpoint.nonFloatTensors) tensor(s) that are not floating point (optimizer steps, counters): \(ConvertSupport.nameList(checkpoint.nonFloatNames))")
         }
         let model = try StateDictImporter.model(from: source, path: path, options: options, notes: &notes)
         return ImportResult(model: model, notes: notes.messages, formatName: name)
@@ -32,7 +32,7 @@ package enum TorchPickle {
     /// fuzz harness's way into the unpickler (Sources/lstmfuzz). Returns the tensor names.
     package static func decode(_ bytes: [UInt8]) throws -> [String] {
         var entries: [TorchCheckpoint.Entry] = []
-        var nonFloat = 0
+        var nonFloat: [String] = []
         try TorchCheckpoint.flatten(try Unpickler.load(bytes), path: "data.pkl", into: &entries, nonFloat: &nonFloat)
         return entries.map(\.name)
     }

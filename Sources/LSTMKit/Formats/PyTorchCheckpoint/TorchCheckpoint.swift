@@ -29,6 +29,8 @@ struct TorchCheckpoint {
     let entries: [Entry]
     /// Tensors left out because they are not floating point (optimizer steps, counters).
     let nonFloatTensors: Int
+    /// Their names (flattened with `.`, printable), in pickle order.
+    let nonFloatNames: [String]
     let bigEndian: Bool
 
     /// The first bytes of a legacy (before 1.6) `torch.save` file: pickle protocol 2 and the
@@ -83,7 +85,7 @@ struct TorchCheckpoint {
             return try Unpickler.load(bytes, what: "data.pkl")
         }
         var entries: [Entry] = []
-        var nonFloat = 0
+        var nonFloat: [String] = []
         try TorchCheckpoint.flatten(pickled, path: path, into: &entries, nonFloat: &nonFloat)
         // Every storage a tensor names must be a member holding exactly its elements, and one key
         // one storage.
@@ -116,13 +118,14 @@ struct TorchCheckpoint {
         self.zip = zip
         self.root = root
         self.entries = entries
-        nonFloatTensors = nonFloat
+        nonFloatTensors = nonFloat.count
+        nonFloatNames = nonFloat
     }
 
     /// Walks the unpickled object: dicts are flattened with `.` (integer keys in decimal),
     /// floating-point tensors kept; everything else (numbers, strings, lists, integer tensors) is
     /// left out. The top level must be a dict.
-    static func flatten(_ r: Unpickler.Result, path: String, into out: inout [Entry], nonFloat: inout Int) throws {
+    static func flatten(_ r: Unpickler.Result, path: String, into out: inout [Entry], nonFloat: inout [String]) throws {
         guard case .container(let top) = r.value, r.containers[top].kind == .dict else {
             let what: String
             switch r.value {
@@ -153,7 +156,7 @@ struct TorchCheckpoint {
                 let name = prefix + k
                 switch value {
                 case .tensor(let t):
-                    guard t.storage.type.dtype != nil else { nonFloat += 1; continue }
+                    guard t.storage.type.dtype != nil else { nonFloat.append(Unpickler.printable(name)); continue }
                     guard names.insert(name).inserted else {
                         throw LSTMError(.malformedHeader, "two tensors are named \(Unpickler.printable(name)) once nested dicts are flattened with '.'", path: path)
                     }

@@ -47,7 +47,7 @@ enum StateDictImporter {
         var metadata = Metadata()
         metadata.sourceFramework = "pytorch"
         metadata.sourceFile = ConvertSupport.fileName(path)
-        metadata.created = ConvertSupport.now()
+        metadata.created = ConvertSupport.created(options)
         metadata.description = "torch.nn.\(shape.cell == .rnn ? "RNN" : shape.cell.rawValue.uppercased()) state dict"
         metadata.properties.append(ConvertSupport.convertedBy)
         if !module.prefix.isEmpty { metadata.properties.append(("pytorch.prefix", module.prefix)) }
@@ -104,8 +104,10 @@ struct StateDictModule {
         }
         guard let entries = modules[prefix] else { throw LSTMError(.invalidInput, "no module '\(prefix)'", path: path) }
         names = entries
-        let leftOut = source.names.count - entries.count
-        if leftOut > 0 { notes.messages.append("left out \(leftOut) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'")") }
+        let leftOut = source.names.filter { !entries.contains($0) }
+        if !leftOut.isEmpty {
+            notes.messages.append("left out \(leftOut.count) tensor(s) that are not part of the module\(prefix.isEmpty ? "" : " '\(prefix)'"): \(ConvertSupport.nameList(leftOut))")
+        }
     }
 
     /// `{prefix}{role}_l{k}[_reverse]`, read if the module has it.

@@ -229,7 +229,7 @@ enum TFLiteImporter {
         meta.description = g.model.description
         meta.sourceFramework = "tflite"
         meta.sourceFile = sourceFile
-        meta.created = ConvertSupport.now()
+        meta.created = ConvertSupport.created(options)
         meta.properties = [ConvertSupport.convertedBy]
         let model = Model(metadata: meta, layers: layers)
         try model.validate()

@@ -101,6 +101,16 @@ public enum AtomicFile {
 
     /// `produce` receives a function that appends bytes to the file.
     public static func write(_ path: String, _ produce: ((([UInt8]) throws -> Void)) throws -> Void) throws {
+        try writeBuffers(path) { emit in
+            try withoutActuallyEscaping(emit) { emitBuffer in
+                try produce { chunk in try chunk.withUnsafeBytes { try emitBuffer($0) } }
+            }
+        }
+    }
+
+    /// `produce` receives a function that appends the bytes of a buffer to the file (for
+    /// bytes that are not in an array, such as a memory map's).
+    public static func writeBuffers(_ path: String, _ produce: (((UnsafeRawBufferPointer) throws -> Void)) throws -> Void) throws {
         let tmpPath = try stage(path, produce)
         try commit([(tmpPath, path)])
     }
@@ -113,7 +123,7 @@ public enum AtomicFile {
         var staged: [(String, String)] = []
         do {
             for f in files {
-                staged.append((try stage(f.path) { emit in for c in f.chunks { try emit(c) } }, f.path))
+                staged.append((try stage(f.path) { emit in for c in f.chunks { try c.withUnsafeBytes { try emit($0) } } }, f.path))
             }
             for (_, path) in staged where isDirectory(path) {
                 throw LSTMError(.io, "\(path): cannot write, it is a folder")
@@ -126,7 +136,7 @@ public enum AtomicFile {
     }
 
     /// Writes a flushed temporary file next to `path` and returns its name.
-    private static func stage(_ path: String, _ produce: ((([UInt8]) throws -> Void)) throws -> Void) throws -> String {
+    private static func stage(_ path: String, _ produce: (((UnsafeRawBufferPointer) throws -> Void)) throws -> Void) throws -> String {
         let dir = directoryOf(path)
         let name = path.split(separator: "/").last.map(String.init) ?? path
         var template = Array("\(dir)/.\(name).tmp-XXXXXX".utf8CString)
@@ -138,17 +148,15 @@ public enum AtomicFile {
             if !staged { unlink(tmpPath) }
         }
         defer { close(fd) }
-        try produce { chunk in
+        try produce { buf in
             var written = 0
-            try chunk.withUnsafeBytes { buf in
-                while written < buf.count {
-                    let n = systemWrite(fd, buf.baseAddress! + written, buf.count - written)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw LSTMError(.io, "\(path): write failed (\(String(cString: strerror(errno))))")
-                    }
-                    written += n
+            while written < buf.count {
+                let n = systemWrite(fd, buf.baseAddress! + written, buf.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LSTMError(.io, "\(path): write failed (\(String(cString: strerror(errno))))")
                 }
+                written += n
             }
         }
         // Keep the permissions an existing file had; new files get the usual 0644.

@@ -41,34 +41,50 @@ public struct WriteOptions: Sendable {
 
 /// Writes .lstm files atomically: a crash or error mid-write leaves any old file untouched.
 public enum ModelWriter {
-    /// The bytes of a .lstm file holding `model`, as chunks in file order.
-    public static func encode(_ model: Model, options: WriteOptions = WriteOptions(), path: String? = nil) throws -> [[UInt8]] {
+    /// One blob of the file: bytes made for it (compressed, or copied), or a raw tensor
+    /// whose bytes are written straight from where they are (a memory map).
+    enum Blob {
+        case bytes([UInt8])
+        case tensor(ModelTensor)
+
+        var count: Int {
+            switch self {
+            case .bytes(let b): return b.count
+            case .tensor(let t): return t.byteCount
+            }
+        }
+    }
+
+    /// The preamble, header and blobs of a .lstm file holding `model`, in file order, with
+    /// the alignment gaps between them.
+    static func layout(_ model: Model, options: WriteOptions, path: String?) throws -> (head: [UInt8], blobs: [(gap: Int, blob: Blob)]) {
         try model.validate()
         try checkHeaderStrings(model.metadata, path: path)
         var entries: [TensorEntry] = []
-        var blobs: [[UInt8]] = []
+        var blobs: [Blob] = []
         var offset = 0
         for (name, tensor) in model.namedTensors {
             var enc = options.encoding ?? tensor.encoding
-            // One array of the bytes (a copy only when the tensor was read from a map).
-            let raw = tensor.bytes
-            var stored: [UInt8]
-            switch enc {
-            case .raw: stored = raw
-            case .zlib: stored = try Zlib.compress(raw, level: options.level, strategy: options.strategy.zlib)
-            case .shuffleZlib:
-                stored = try Zlib.compress(byteShuffle(raw, elementSize: tensor.dtype.size),
-                                           level: options.level, strategy: options.strategy.zlib)
-            }
-            if options.rawWhenNotSmaller && enc != .raw && stored.count >= raw.count {
-                enc = .raw
-                stored = raw
+            let crc = tensor.withUnsafeBytes { Zlib.crc32(0, $0) }
+            var blob = Blob.tensor(tensor)
+            if enc != .raw {
+                // Compression needs the bytes as an array (a copy when the tensor is mapped).
+                let raw = tensor.bytes
+                let stored = enc == .zlib
+                    ? try Zlib.compress(raw, level: options.level, strategy: options.strategy.zlib)
+                    : try Zlib.compress(byteShuffle(raw, elementSize: tensor.dtype.size), level: options.level, strategy: options.strategy.zlib)
+                if options.rawWhenNotSmaller && stored.count >= raw.count {
+                    enc = .raw
+                } else {
+                    blob = .bytes(stored)
+                }
+                tensor.releaseResidentPages()
             }
             entries.append(TensorEntry(name: name, dtype: tensor.dtype, shape: tensor.shape, encoding: enc, offset: offset,
-                                       storedSize: stored.count, rawSize: raw.count,
-                                       crc32: Zlib.crc32(raw), unknownFields: tensor.unknownFields))
-            blobs.append(stored)
-            offset = align(offset + stored.count)
+                                       storedSize: blob.count, rawSize: tensor.byteCount,
+                                       crc32: crc, unknownFields: tensor.unknownFields))
+            blobs.append(blob)
+            offset = align(offset + blob.count)
         }
         let header = try HeaderCodec.encode(HeaderRecord(metadata: model.metadata, layers: model.layers.map(\.spec),
                                                          tensors: entries, unknownFields: model.unknownFields))
@@ -77,23 +93,49 @@ public enum ModelWriter {
         let pre = Preamble(version: .current, flags: 0, headerOffset: Preamble.size, headerLength: header.count,
                            headerCRC: Zlib.crc32(header), alignment: Preamble.alignment,
                            blobOffset: blobOffset, blobLength: blobLength)
-        var chunks: [[UInt8]] = [pre.encoded(), header, zeros(blobOffset - Preamble.size - header.count)]
+        let head = pre.encoded() + header + zeros(blobOffset - Preamble.size - header.count)
         var position = 0
+        var out: [(gap: Int, blob: Blob)] = []
         for (entry, blob) in zip(entries, blobs) {
-            chunks.append(zeros(entry.offset - position))
-            chunks.append(blob)
+            out.append((entry.offset - position, blob))
             position = entry.offset + blob.count
+        }
+        return (head, out)
+    }
+
+    /// The bytes of a .lstm file holding `model`, as chunks in file order.
+    public static func encode(_ model: Model, options: WriteOptions = WriteOptions(), path: String? = nil) throws -> [[UInt8]] {
+        let (head, blobs) = try layout(model, options: options, path: path)
+        var chunks: [[UInt8]] = [head]
+        for (gap, blob) in blobs {
+            chunks.append(zeros(gap))
+            switch blob {
+            case .bytes(let b): chunks.append(b)
+            case .tensor(let t): chunks.append(t.bytes)
+            }
         }
         return chunks
     }
 
     /// Writes `model` to `path` as a `.lstm` file, atomically: the bytes go to a temporary
-    /// file in the same folder that then replaces `path`. Throws `LSTMError` when the model
-    /// is invalid (`Model.validate()`), when a metadata string holds U+0000 (a `.lstm`
+    /// file in the same folder that then replaces `path`. Raw tensors are written from where
+    /// their bytes are (a memory-mapped input is not copied). Throws `LSTMError` when the
+    /// model is invalid (`Model.validate()`), when a metadata string holds U+0000 (a `.lstm`
     /// header cannot), or when writing fails; any old file at `path` is then left untouched.
     public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions()) throws {
-        let chunks = try encode(model, options: options, path: path)
-        try AtomicFile.write(path, chunks: chunks)
+        let (head, blobs) = try layout(model, options: options, path: path)
+        try AtomicFile.writeBuffers(path) { emit in
+            try head.withUnsafeBytes { try emit($0) }
+            for (gap, blob) in blobs {
+                try zeros(gap).withUnsafeBytes { try emit($0) }
+                switch blob {
+                case .bytes(let b): try b.withUnsafeBytes { try emit($0) }
+                case .tensor(let t):
+                    try t.withUnsafeBytes { try emit($0) }
+                    t.releaseResidentPages()
+                }
+            }
+        }
     }
 
     /// The header's strings are C strings (protobuf-c): one holding U+0000 would be cut short

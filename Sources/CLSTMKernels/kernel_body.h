@@ -330,6 +330,24 @@ AI void FN(tiled)(const int mr, const double *a, ptrdiff_t lda, const double *b,
         for (int q = 0; q < NVD; q++) FN(stored)(c + r * ldc + q * VDL, acc[r][q]);
 }
 
+// m = 1: NPD panels side by side (more independent add chains for the matrix–vector case).
+#define NPD (NVD >= 8 ? 1 : 8 / NVD)
+AI void FN(tiled1)(const double *a, const double *b, ptrdiff_t ps, ptrdiff_t kc, double *c, int acc_in) {
+    VD acc[NPD][NVD];
+    for (int q = 0; q < NPD; q++)
+        for (int v = 0; v < NVD; v++) acc[q][v] = acc_in ? FN(loadd)(c + q * LSTMK_PANEL + v * VDL) : (VD){0};
+    for (ptrdiff_t kk = 0; kk < kc; kk++) {
+        const VD x = a[kk] - (VD){0};
+        for (int q = 0; q < NPD; q++)
+            for (int v = 0; v < NVD; v++) {
+                const VD p = x * FN(loadd)(b + q * ps + kk * LSTMK_PANEL + v * VDL);
+                acc[q][v] = acc[q][v] + p;
+            }
+    }
+    for (int q = 0; q < NPD; q++)
+        for (int v = 0; v < NVD; v++) FN(stored)(c + q * LSTMK_PANEL + v * VDL, acc[q][v]);
+}
+
 static TGT __attribute__((noinline)) void FN(tiled_any)(int mr, const double *a, ptrdiff_t lda, const double *b,
                                                        ptrdiff_t kc, double *c, ptrdiff_t ldc, int acc_in) {
     switch (mr) {
@@ -356,7 +374,11 @@ static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdif
         for (ptrdiff_t k0 = 0; k0 < k; k0 += KC) {
             const ptrdiff_t kc = k - k0 < KC ? k - k0 : KC;
             const int acc_in = k0 > 0;
-            for (ptrdiff_t p = 0; p < panels; p++) {
+            ptrdiff_t p = 0;
+            if (m == 1)
+                for (; p + NPD <= full; p += NPD)
+                    FN(tiled1)(a + k0, w + p * ps + k0 * LSTMK_PANEL, ps, kc, c + p * LSTMK_PANEL, acc_in);
+            for (; p < panels; p++) {
                 const double *b = w + p * ps + k0 * LSTMK_PANEL;
                 for (ptrdiff_t i = i0; i < i1;) {
                     const ptrdiff_t left = i1 - i, tiles = (left + MRD - 1) / MRD;
@@ -379,6 +401,7 @@ static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdif
         }
     }
 }
+#undef NPD
 #undef VD
 #undef NVD
 #undef VDL

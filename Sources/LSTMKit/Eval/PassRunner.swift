@@ -29,48 +29,61 @@ struct PassRunner<F: EvalScalar> {
 
     /// x: [T, B, I]; h: [B, P] in/out; c: [B, H] in/out (LSTM); writes h_t into
     /// y[t, b, yOffset ..< yOffset + P] with row stride `yStride`.
+    ///
+    /// The input projections are computed a chunk of time steps at a time (about 4 MiB of
+    /// them), just before the steps that use them: the same bits as one product over all
+    /// steps (each element is its own chain), a working set that stays in cache, and no
+    /// page-faulting through hundreds of MiB of fresh memory on large batches. A reverse pass
+    /// with unequal sequence lengths visits rows at different time indices in one step, so it
+    /// takes all steps in one chunk.
     func run(x: [F], h: inout [F], c: inout [F], y: inout [F], yStride: Int, yOffset: Int) {
         let s = pass.spec
         let g = s.gateCount * s.hiddenSize, inSize = s.inputSize
-        let tb = steps * batch
-        guard tb > 0 else { return }
-        // Input projections for every step at once: xw[t·B + b] = W_x x_t[b] + bias.
-        // Not zero-filled first: the product overwrites every element (and for long inputs the
-        // fill alone costs a pass over tens of MiB).
-        var xw = [F](unsafeUninitializedCapacity: tb * g) { _, count in count = tb * g }
-        x.withUnsafeBufferPointer { xp in
-            pass.wxT.withUnsafeBufferPointer { wp in
-                xw.withUnsafeMutableBufferPointer { op in
-                    F.gemm(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g, threads: threads)
-                }
-            }
-        }
-        pass.inputBias.withUnsafeBufferPointer { bp in
-            xw.withUnsafeMutableBufferPointer { op in
-                let bias = bp.baseAddress!
-                for r in 0..<tb {
-                    let row = op.baseAddress! + r * g
-                    for j in 0..<g { row[j] = row[j] + bias[j] }
-                }
-            }
-        }
-        // Slices of rows, one per thread (f32 only; enough work per step to pay for a thread).
+        guard steps * batch > 0 else { return }
+        let uniform = lengths.allSatisfy { $0 == steps }
+        let rowBytes = batch * g * MemoryLayout<F>.stride
+        let chunk = !pass.reverse || uniform ? Swift.max(1, Swift.min(steps, (4 << 20) / Swift.max(1, rowBytes))) : steps
+        // Not zero-filled first: the product overwrites every element.
+        var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
+        // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
+        // more than ~8 M multiply-adds: a hand-off costs tens of microseconds).
         let perStep = batch * g * (s.outputSize + 8)
-        let slices = F.self == Float.self && threads > 1 && batch >= 2 && perStep * steps >= 1 << 18
+        let slices = F.self == Float.self && threads > 1 && batch >= 2 && perStep * steps >= 1 << 23
             ? Swift.min(threads, batch) : 1
-        xw.withUnsafeBufferPointer { xp in
+        let spaces = (0..<slices).map { k in Workspace<F>(spec: s, rows: (k + 1) * batch / slices - k * batch / slices) }
+        let runner = self, rowsAll = batch
+        x.withUnsafeBufferPointer { xp in
             h.withUnsafeMutableBufferPointer { hp in
                 c.withUnsafeMutableBufferPointer { cp in
                     y.withUnsafeMutableBufferPointer { yp in
-                        let io = StepIO(xw: xp.baseAddress!, h: hp.baseAddress!, c: cp.baseAddress, y: yp.baseAddress! + yOffset,
-                                        yStride: yStride)
-                        if slices == 1 {
-                            recur(io, rows: 0..<batch, gemmThreads: threads)
-                        } else {
-                            let runner = self, rowsAll = batch
-                            DispatchQueue.concurrentPerform(iterations: slices) { k in
-                                let lo = k * rowsAll / slices, hi = (k + 1) * rowsAll / slices
-                                runner.recur(io, rows: lo..<hi, gemmThreads: 1)
+                        xw.withUnsafeMutableBufferPointer { op in
+                            for c0 in stride(from: 0, to: steps, by: chunk) {
+                                let c1 = Swift.min(steps, c0 + chunk), n = c1 - c0
+                                // Time indices of this chunk: [t0, t0 + n).
+                                let t0 = chunk == steps ? 0 : (pass.reverse ? steps - c1 : c0)
+                                let tb = (chunk == steps ? steps : n) * batch
+                                // xw[(t − t0)·B + b] = W_x x_t[b] + bias.
+                                pass.wxT.withUnsafeBufferPointer { wp in
+                                    F.gemm(xp.baseAddress! + t0 * batch * inSize, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g,
+                                           threads: threads)
+                                }
+                                pass.inputBias.withUnsafeBufferPointer { bp in
+                                    let bias = bp.baseAddress!
+                                    for r in 0..<tb {
+                                        let row = op.baseAddress! + r * g
+                                        for j in 0..<g { row[j] = row[j] + bias[j] }
+                                    }
+                                }
+                                let io = StepIO(xw: UnsafePointer(op.baseAddress!), h: hp.baseAddress!, c: cp.baseAddress,
+                                                y: yp.baseAddress! + yOffset + t0 * batch * yStride, yStride: yStride)
+                                if slices == 1 {
+                                    runner.recur(io, rows: 0..<rowsAll, steps: c0..<c1, t0: t0, ws: spaces[0], gemmThreads: runner.threads)
+                                } else {
+                                    DispatchQueue.concurrentPerform(iterations: slices) { k in
+                                        let lo = k * rowsAll / slices, hi = (k + 1) * rowsAll / slices
+                                        runner.recur(io, rows: lo..<hi, steps: c0..<c1, t0: t0, ws: spaces[k], gemmThreads: 1)
+                                    }
+                                }
                             }
                         }
                     }
@@ -79,34 +92,36 @@ struct PassRunner<F: EvalScalar> {
         }
     }
 
-    /// The time loop over the batch rows `rows` (a slice of the batch; other slices may run
-    /// at the same time on other threads, touching other rows only).
-    func recur(_ io: StepIO<F>, rows range: Range<Int>, gemmThreads: Int) {
+    /// The steps `stepRange` over the batch rows `rows` (a slice of the batch; other slices may
+    /// run at the same time on other threads, touching other rows only). xw and y in `io`
+    /// start at time index t0.
+    func recur(_ io: StepIO<F>, rows range: Range<Int>, steps stepRange: Range<Int>, t0: Int, ws: Workspace<F>,
+               gemmThreads: Int) {
         let s = pass.spec
         let hs = s.hiddenSize, p = s.outputSize, g = s.gateCount * hs
         let nb = range.count, b0 = range.lowerBound
         guard nb > 0 else { return }
         let recurrentWidth = s.cell == .gru && !s.resetAfter ? 2 * hs : g
-        var hw = [F](repeating: 0, count: nb * recurrentWidth)
-        var rh = [F](repeating: 0, count: s.cell == .gru && !s.resetAfter ? nb * hs : 0)
-        var hwn = [F](repeating: 0, count: rh.count)
-        var m = [F](repeating: 0, count: s.lstm.projectionSize != nil ? nb * hs : 0)
-        var projected = [F](repeating: 0, count: m.isEmpty ? 0 : nb * p)
-        var rows = [Int](repeating: -1, count: nb)  // time index of each row at this step, -1 if done
-        // Per-row work space of the step functions: gate pre-activations and one spare block.
-        var scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)
-        // The slice's view of the shared buffers: xw rows of step t at t·B + b0 + b.
+        // The slice's view of the shared buffers: xw rows of step t at (t − t0)·B + b0 + b.
         let slice = StepIO(xw: io.xw + b0 * g, h: io.h + b0 * p, c: io.c.map { $0 + b0 * hs }, y: io.y + b0 * io.yStride,
                            yStride: io.yStride)
         let fused = fusedKind
         let lens = lengths
-
-        for step in 0..<steps {
+        // The slice's own buffers, moved out of the work space for the loop (no class property
+        // accesses per step) and moved back after it.
+        var hw: [F] = [], rh: [F] = [], hwn: [F] = [], m: [F] = [], projected: [F] = [], rows: [Int] = [], scratch: [F] = []
+        swap(&hw, &ws.hw); swap(&rh, &ws.rh); swap(&hwn, &ws.hwn); swap(&m, &ws.m)
+        swap(&projected, &ws.projected); swap(&rows, &ws.rows); swap(&scratch, &ws.scratch)
+        defer {
+            swap(&hw, &ws.hw); swap(&rh, &ws.rh); swap(&hwn, &ws.hwn); swap(&m, &ws.m)
+            swap(&projected, &ws.projected); swap(&rows, &ws.rows); swap(&scratch, &ws.scratch)
+        }
+        for step in stepRange {
             var anyActive = false
             for b in 0..<nb {
                 let len = lens[b0 + b]
                 if step < len {
-                    rows[b] = pass.reverse ? len - 1 - step : step
+                    rows[b] = (pass.reverse ? len - 1 - step : step) - t0
                     anyActive = true
                 } else {
                     rows[b] = -1
@@ -374,6 +389,31 @@ struct PassRunner<F: EvalScalar> {
                 io.h[b * p + k] = v
             }
         }
+    }
+}
+
+/// The work space of one slice of rows, kept across the chunks of a pass: the recurrent
+/// product, the reset-before GRU's r ⊙ h and its product, the LSTM's m and projection, the
+/// time index of each row at the current step (relative to the chunk; −1 when done), and per-row
+/// scratch for the element-wise steps.
+final class Workspace<F: EvalScalar>: @unchecked Sendable {
+    var hw: [F]
+    var rh: [F]
+    var hwn: [F]
+    var m: [F]
+    var projected: [F]
+    var rows: [Int]
+    var scratch: [F]
+
+    init(spec s: LayerSpec, rows nb: Int) {
+        let hs = s.hiddenSize, reset = s.cell == .gru && !s.resetAfter
+        hw = [F](repeating: 0, count: nb * (reset ? 2 * hs : s.gateCount * hs))
+        rh = [F](repeating: 0, count: reset ? nb * hs : 0)
+        hwn = rh
+        m = [F](repeating: 0, count: s.lstm.projectionSize != nil ? nb * hs : 0)
+        projected = [F](repeating: 0, count: s.lstm.projectionSize != nil ? nb * s.outputSize : 0)
+        rows = [Int](repeating: -1, count: nb)
+        scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)
     }
 }
 

@@ -1,23 +1,52 @@
 #!/usr/bin/env python3
-"""Evaluator benchmark: lstmtool's f32 path next to onnxruntime (CPU) in the same run.
+"""Evaluator benchmark: lstmtool's f32 path next to onnxruntime, PyTorch and oneDNN (CPU), in one run.
 
-    python3 tools/bench_eval.py [--bin .build/release] [--repeats 5] [--quick] [--kernels auto,portable,avx2,avx512]
+    python3 tools/bench_eval.py [--bin .build/release] [--hidden 32,128,256,512,1024] [--batch 1,8,32,128,4096]
+        [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4]
+        [--no-cli] [--no-torch] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
+    python3 tools/bench_eval.py --extras      # the single cases of docs/PERFORMANCE.md (see below)
 
-For LSTM and GRU (reset-after), H in {256, 1024}, I = H, T = 100, B in {1, 32}: builds one
-random model, writes it as lstmtool JSON (bits_hex tensors) and as an ONNX LSTM/GRU node with
-the same weights, times lstmtool (lstmbench: evaluator only, no file I/O; LSTMTOOL_THREADS=1
-and all cores) and onnxruntime with one thread and with all threads (session.run only),
-checks the two agree, and prints a Markdown table. --kernels runs lstmtool once per kernel path
-(LSTMTOOL_KERNEL; "auto" leaves it unset, and the table names the path the CPU flags select);
-onnxruntime is timed once per case. Needs numpy, onnx, onnxruntime and a release build
-(`swift build -c release`).
+Grid: for each cell (LSTM; GRU in the reset-after form, ONNX linear_before_reset = 1), H, B: one
+layer, forward, I = H, T = 100, weights U(±1/√H), inputs N(0, 1). One random model is written as
+lstmtool JSON → .lstm (raw) and as an ONNX LSTM/GRU node with the same weights. Timed, each
+with 1 and 2 threads (--threads):
+
+* lstmtool in process: `lstmbench` (RecurrentModel.run on a Tensor<Float>, no file I/O),
+  LSTMTOOL_THREADS=n; once per kernel path in --kernels ("auto" leaves LSTMTOOL_KERNEL unset);
+* lstmtool through the CLI (1 thread, auto path): wall time of `lstmtool run` at T = 100
+  minus the same at T = 1 (process start, model load and .npy I/O of one step cancel out);
+* onnxruntime: session.run, intra_op_num_threads = n;
+* PyTorch (if importable): torch.nn.LSTM / GRU under torch.inference_mode(), torch.set_num_threads(n);
+* oneDNN (if tools/bench_c/onednn_rnn.c compiles against libdnnl-dev): its LSTM / lbr_gru primitive,
+  OMP_NUM_THREADS = n.
+
+Each time is the median of up to --repeats runs after one warm-up, with fewer repeats for long
+cases so that one measurement takes about --budget-s seconds (a case estimated to take over
+60 s per run is run once, without warm-up). Cases above --skip-over-gflop GFLOP are skipped.
+The ratio columns are (other runtime's time) / (lstmtool's time): above 1 means lstmtool is faster.
+"max abs diff" is lstmtool's CLI output against onnxruntime's.
+
+--extras runs the single cases: the OpenBLAS sgemm anchor for input projections against
+`lstmbench --gemm`; B = 1 weight-streaming rates; the CLI case I = H = 512, B = 32, T = 200
+against onnxruntime; f64 against f32; streaming latency on Silero VAD's LSTM; H = 20, T = 100,
+B = 8192.
+
+Needs numpy, onnx, onnxruntime and a release build (`swift build -c release`); PyTorch and
+oneDNN (`apt-get install libdnnl-dev libopenblas-dev`) are optional and only ever used here.
 """
-import argparse, json, os, platform, subprocess, sys, tempfile, time
+import argparse, json, os, platform, shutil, statistics, subprocess, sys, tempfile, time
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
+
+try:
+    import torch
+except Exception:  # not installed, or a wheel that cannot load here
+    torch = None
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def canonical_to_onnx_lstm(a):
@@ -29,13 +58,12 @@ def canonical_to_onnx_lstm(a):
 def make_model(cell, H, I, rng):
     G = 4 if cell == "lstm" else 3
     s = 1.0 / np.sqrt(H)
-    t = {
+    return {
         "W_x": rng.uniform(-s, s, (G * H, I)).astype(np.float32),
         "W_h": rng.uniform(-s, s, (G * H, H)).astype(np.float32),
         "b_x": rng.uniform(-s, s, (G * H,)).astype(np.float32),
         "b_h": rng.uniform(-s, s, (G * H,)).astype(np.float32),
     }
-    return t
 
 
 def write_json(path, cell, H, I, t):
@@ -73,90 +101,102 @@ def write_onnx(path, cell, H, I, t):
     onnx.save(m, path)
 
 
-def time_ort(path, x, threads, repeats):
+def plan(est_ms, opts):
+    """(warm-up runs, timed runs) for a measurement whose one run is estimated at est_ms."""
+    if est_ms > 60_000:
+        return 0, 1
+    return 1, max(1, min(opts.repeats, int(opts.budget_s * 1e3 / max(est_ms, 1e-3))))
+
+
+def timed(fn, warm, reps):
+    for _ in range(warm):
+        fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(ts)
+
+
+def ort_session(path, threads):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    y = sess.run(None, {"x": x})[0]
-    times = []
-    for _ in range(repeats):
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def time_ort(path, x, threads, warm, reps):
+    sess = ort_session(path, threads)
+    y = None
+    def run():
+        nonlocal y
+        y = sess.run(None, {"x": x})[0]
+    ms = timed(run, warm, reps)
+    return ms, y
+
+
+def time_torch(cell, t, x, threads, warm, reps):
+    torch.set_num_threads(threads)
+    H = t["W_h"].shape[1]
+    I = t["W_x"].shape[1]
+    mod = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(I, H)
+    with torch.no_grad():  # PyTorch's gate order is i,f,g,o (LSTM) and r,z,n (GRU)
+        if cell == "lstm":
+            perm = lambda a: a
+        else:
+            perm = lambda a: np.concatenate([np.split(a, 3, axis=0)[k] for k in (1, 0, 2)], axis=0)
+        mod.weight_ih_l0.copy_(torch.from_numpy(perm(t["W_x"])))
+        mod.weight_hh_l0.copy_(torch.from_numpy(perm(t["W_h"])))
+        mod.bias_ih_l0.copy_(torch.from_numpy(perm(t["b_x"])))
+        mod.bias_hh_l0.copy_(torch.from_numpy(perm(t["b_h"])))
+    xt = torch.from_numpy(x)
+    out = None
+    def run():
+        nonlocal out
+        with torch.inference_mode():
+            out = mod(xt)[0]
+    ms = timed(run, warm, reps)
+    return ms, out.numpy()
+
+
+def build_c(name, lib, tmp):
+    exe = os.path.join(tmp, name)
+    src = os.path.join(HERE, "bench_c", name + ".c")
+    r = subprocess.run(["cc", "-O2", src, lib, "-o", exe], capture_output=True, text=True)
+    return exe if r.returncode == 0 else None
+
+
+def ours(bench, model, xp, threads, kernel, warm, reps):
+    env = dict(os.environ, LSTMTOOL_THREADS=str(threads))
+    env.pop("LSTMTOOL_KERNEL", None)
+    if kernel != "auto":
+        env["LSTMTOOL_KERNEL"] = kernel
+    out = subprocess.run([bench, model, xp, "--repeats", str(reps), "--warmup", str(warm)], check=True,
+                         capture_output=True, text=True, env=env)
+    return json.loads(out.stdout)["median_ms"]
+
+
+def cli_ms(tool, model, xp, x1p, yp, threads, reps):
+    """Wall time of `lstmtool run` on xp minus on x1p (one step), median of reps pairs."""
+    env = dict(os.environ, LSTMTOOL_THREADS=str(threads))
+    env.pop("LSTMTOOL_KERNEL", None)
+    def wall(inp):
         t0 = time.perf_counter()
-        sess.run(None, {"x": x})
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times)), y
+        subprocess.run([tool, "run", model, "--input", inp, "--output", yp], check=True, env=env)
+        return (time.perf_counter() - t0) * 1e3
+    wall(x1p)
+    return statistics.median(wall(xp) - wall(x1p) for _ in range(reps))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bin", default=".build/release")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="H = 256 only")
-    ap.add_argument("--kernels", default="auto",
-                    help="comma-separated kernel paths for lstmtool: auto, portable, avx2, avx512, neon (default auto)")
-    opts = ap.parse_args()
-    bench = os.path.join(opts.bin, "lstmbench")
-    tool = os.path.join(opts.bin, "lstmtool")
-    for b in (bench, tool):
-        if not os.access(b, os.X_OK):
-            sys.exit(f"{b} not found: run `swift build -c release` first")
-    kernels = [k.strip() for k in opts.kernels.split(",") if k.strip()]
-    for k in kernels:
-        if k != "auto" and k not in supported_paths():
-            # lstmtool would quietly fall back to the best path: refuse rather than mislabel.
-            sys.exit(f"kernel path {k!r} is not one this CPU supports ({', '.join(supported_paths())})")
-    rng = np.random.default_rng(0)
-    T = 100
-    rows = []
-    tmp = tempfile.mkdtemp(prefix="lstmbench-")
-    cpus = os.cpu_count()
-    for cell in ("lstm", "gru"):
-        for H in ((256,) if opts.quick else (256, 1024)):
-            I = H
-            t = make_model(cell, H, I, rng)
-            mj = os.path.join(tmp, f"{cell}{H}.json")
-            ml = os.path.join(tmp, f"{cell}{H}.lstm")
-            mo = os.path.join(tmp, f"{cell}{H}.onnx")
-            write_json(mj, cell, H, I, t)
-            subprocess.run([tool, "convert", mj, ml, "--encoding", "raw"], check=True)
-            write_onnx(mo, cell, H, I, t)
-            for B in (1, 32):
-                x = rng.standard_normal((T, B, I)).astype(np.float32)
-                xp = os.path.join(tmp, "x.npy")
-                np.save(xp, x)
-                def ours_ms(threads, kernel):
-                    env = dict(os.environ, LSTMTOOL_THREADS=str(threads))
-                    env.pop("LSTMTOOL_KERNEL", None)
-                    if kernel != "auto":
-                        env["LSTMTOOL_KERNEL"] = kernel
-                    out = subprocess.run([bench, ml, xp, "--repeats", str(opts.repeats)], check=True, capture_output=True,
-                                         text=True, env=env)
-                    return json.loads(out.stdout)["median_ms"]
-                ort1, y_ort = time_ort(mo, x, 1, opts.repeats)
-                ortn, _ = time_ort(mo, x, 0, opts.repeats)
-                flops = 2.0 * T * B * (4 if cell == "lstm" else 3) * H * (I + H)
-                for kernel in kernels:
-                    ours = ours_ms(1, kernel)
-                    oursn = ours_ms(cpus, kernel)
-                    yp = os.path.join(tmp, "y.npy")
-                    env = dict(os.environ)
-                    env.pop("LSTMTOOL_KERNEL", None)
-                    if kernel != "auto":
-                        env["LSTMTOOL_KERNEL"] = kernel
-                    subprocess.run([tool, "run", ml, "--input", xp, "--output", yp], check=True, env=env)
-                    y = np.load(yp)
-                    err = float(np.abs(y - y_ort[:, 0]).max())
-                    path = f"{auto_path()} (auto)" if kernel == "auto" else kernel
-                    rows.append((cell.upper(), H, B, path, ours, ort1, ort1 / ours, oursn, ortn, ortn / oursn, flops / ours / 1e6, err))
-                    print(f"{cell} H={H} B={B} [{path}]: lstmtool {ours:.1f} / {oursn:.1f} ms, ort {ort1:.1f} / {ortn:.1f} ms "
-                          f"(1 / {cpus} threads), max|dy| {err:.2g}", file=sys.stderr, flush=True)
-    print(f"Machine: {platform.processor() or platform.machine()}, {cpus} CPUs, {cpu_model()}; onnxruntime {ort.__version__}; "
-          f"T = {T}, I = H, median of {opts.repeats} runs.\n")
-    print(f"| cell | H | B | kernel path | lstmtool 1 thread (ms) | onnxruntime 1 thread (ms) | lstmtool speed vs ORT, 1 thread | "
-          f"lstmtool {cpus} threads (ms) | onnxruntime {cpus} threads (ms) | lstmtool speed vs ORT, {cpus} threads | lstmtool GFLOP/s (1 thread) | max abs diff |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.1f} | {r[6]:.2f}× | {r[7]:.1f} | {r[8]:.1f} | {r[9]:.2f}× | {r[10]:.1f} | {r[11]:.1e} |")
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def supported_paths():
@@ -180,18 +220,280 @@ def supported_paths():
 
 
 def auto_path():
-    """The path CLSTMKernels picks with LSTMTOOL_KERNEL unset."""
     return supported_paths()[-1]
 
 
-def cpu_model():
+def fmt(v, spec=".1f"):
+    return "—" if v is None else format(v, spec)
+
+
+def ratio(other, mine):
+    return "—" if other is None or mine is None else f"{other / mine:.2f}×"
+
+
+def grid(opts, bench, tool, tmp):
+    rng = np.random.default_rng(0)
+    T = 100
+    onednn = None if opts.no_onednn else build_c("onednn_rnn", "-ldnnl", tmp)
+    use_torch = torch is not None and not opts.no_torch
+    threads = [int(v) for v in opts.threads.split(",")]
+    kernels = [k.strip() for k in opts.kernels.split(",") if k.strip()]
+    for k in kernels:
+        if k != "auto" and k not in supported_paths():
+            sys.exit(f"kernel path {k!r} is not one this CPU supports ({', '.join(supported_paths())})")
+    rows = []
+    for cell in opts.cells.split(","):
+        for H in [int(v) for v in opts.hidden.split(",")]:
+            I = H
+            t = make_model(cell, H, I, rng)
+            mj, ml, mo = (os.path.join(tmp, f"{cell}{H}.{e}") for e in ("json", "lstm", "onnx"))
+            write_json(mj, cell, H, I, t)
+            subprocess.run([tool, "convert", mj, ml, "--encoding", "raw"], check=True, capture_output=True)
+            write_onnx(mo, cell, H, I, t)
+            for B in [int(v) for v in opts.batch.split(",")]:
+                G = 4 if cell == "lstm" else 3
+                flops = 2.0 * T * B * G * H * (I + H)
+                if flops / 1e9 > opts.skip_over_gflop:
+                    print(f"{cell} H={H} B={B}: skipped ({flops / 1e9:.0f} GFLOP > --skip-over-gflop)", file=sys.stderr)
+                    rows.append({"cell": cell.upper(), "H": H, "B": B, "skipped": True, "gflop": flops / 1e9})
+                    continue
+                x = rng.standard_normal((T, B, I)).astype(np.float32)
+                xp, x1p, yp = (os.path.join(tmp, n) for n in ("x.npy", "x1.npy", "y.npy"))
+                np.save(xp, x)
+                np.save(x1p, x[:1])
+                # Estimated ms of one run at ~40 GFLOP/s (B = 1 is bound by the weight stream).
+                est = flops / 40e6
+                warm, reps = plan(est, opts)
+                r = {"cell": cell.upper(), "H": H, "B": B, "gflop": flops / 1e9, "repeats": reps}
+                y_ort = None
+                for n in threads:
+                    ms, y = time_ort(mo, x, n, warm, reps)
+                    r[f"ort{n}"] = ms
+                    y_ort = y if y_ort is None else y_ort
+                    if use_torch:
+                        ms, y_t = time_torch(cell, t, x, n, warm, reps)
+                        r[f"torch{n}"] = ms
+                        r["torch_diff"] = float(np.abs(y_t - y_ort[:, 0]).max())
+                    if onednn:
+                        env = dict(os.environ, OMP_NUM_THREADS=str(n))
+                        out = subprocess.run([onednn, "lstm" if cell == "lstm" else "lbr_gru", str(T), str(B), str(I), str(H),
+                                              str(reps)], capture_output=True, text=True, env=env)
+                        if out.returncode == 0:
+                            d = json.loads(out.stdout)
+                            r[f"onednn{n}"] = d["median_ms"]
+                            r["onednn_impl"] = d["impl"]
+                for k in kernels:
+                    for n in threads:
+                        r[f"ours{n}_{k}"] = ours(bench, ml, xp, n, k, warm, reps)
+                if not opts.no_cli:
+                    r["cli1"] = cli_ms(tool, ml, xp, x1p, yp, 1, max(1, min(3, reps)))
+                subprocess.run([tool, "run", ml, "--input", xp, "--output", yp], check=True)
+                y = np.load(yp)
+                r["diff"] = float(np.abs(y - y_ort[:, 0]).max())
+                rows.append(r)
+                print(json.dumps(r), file=sys.stderr, flush=True)
+    return rows, threads, kernels, onednn is not None, use_torch
+
+
+def table(rows, threads, kernels, have_onednn, have_torch):
+    out = []
+    head = ["cell", "H", "B"]
+    for n in threads:
+        head += [f"lstmtool {n}T (ms)", f"ORT {n}T (ms)", f"ORT / lstmtool {n}T"]
+        if have_torch:
+            head += [f"PyTorch {n}T (ms)"]
+        if have_onednn:
+            head += [f"oneDNN {n}T (ms)"]
+    head += ["lstmtool CLI 1T (ms)", "CLI / ORT 1T"]
+    for k in kernels:
+        if k != "auto":
+            head += [f"{k} 1T (ms)", f"{k} 2T (ms)" if 2 in threads else ""]
+    head += ["GFLOP/s 1T", "max abs diff"]
+    head = [h for h in head if h]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for r in rows:
+        if r.get("skipped"):
+            out.append(f"| {r['cell']} | {r['H']} | {r['B']} | " + " | ".join(["not run"] * (len(head) - 3)) + " |")
+            continue
+        c = [r["cell"], str(r["H"]), str(r["B"])]
+        for n in threads:
+            mine = r.get(f"ours{n}_auto")
+            c += [fmt(mine, ".2f" if mine and mine < 10 else ".1f"), fmt(r.get(f"ort{n}"), ".2f" if r.get(f"ort{n}", 99) < 10 else ".1f"),
+                  ratio(r.get(f"ort{n}"), mine)]
+            if have_torch:
+                c += [fmt(r.get(f"torch{n}"))]
+            if have_onednn:
+                c += [fmt(r.get(f"onednn{n}"))]
+        c += [fmt(r.get("cli1")), ratio(r.get("ort1"), r.get("cli1"))]
+        for k in kernels:
+            if k != "auto":
+                c += [fmt(r.get(f"ours1_{k}"))] + ([fmt(r.get(f"ours2_{k}"))] if 2 in threads else [])
+        mine = r.get("ours1_auto")
+        c += [fmt(r["gflop"] / mine * 1e3 if mine else None), f"{r['diff']:.1e}"]
+        out.append("| " + " | ".join(c) + " |")
+    return "\n".join(out)
+
+
+def extras(opts, bench, tool, tmp):
+    """The single cases of docs/PERFORMANCE.md; prints one JSON line each."""
+    rng = np.random.default_rng(1)
+    env1 = dict(os.environ, LSTMTOOL_THREADS="1")
+    env1.pop("LSTMTOOL_KERNEL", None)
+    blas = build_c("openblas_sgemm", "-lopenblas", tmp)
+    # 1. Input projections: OpenBLAS sgemm against lstmtool's kernel, T·B × H × G·H.
+    for (m, k, n) in ((3200, 256, 1024), (3200, 1024, 4096), (100, 512, 2048), (409600, 32, 128)):
+        ourg = json.loads(subprocess.run([bench, "--gemm", f"{m}x{k}x{n}"], check=True, capture_output=True, text=True,
+                                         env=env1).stdout)["gemm_gflops"]
+        d = {"case": "sgemm", "m": m, "k": k, "n": n, "lstmtool_gflops": ourg}
+        if blas:
+            for th in (1, 2):
+                b = json.loads(subprocess.run([blas, str(m), str(k), str(n), str(th), "5"], check=True, capture_output=True,
+                                              text=True).stdout)
+                d[f"openblas{th}_gflops"] = b["gflops"]
+            d["lstmtool2_gflops"] = json.loads(subprocess.run([bench, "--gemm", f"{m}x{k}x{n}"], check=True, capture_output=True,
+                                                              text=True, env=dict(env1, LSTMTOOL_THREADS="2")).stdout)["gemm_gflops"]
+        print(json.dumps(d), flush=True)
+    # 2. B = 1 weight streaming: the recurrent product alone (m = 1) per H.
+    for H in (128, 256, 512, 1024):
+        g = json.loads(subprocess.run([bench, "--gemm", f"1x{H}x{4 * H}"], check=True, capture_output=True, text=True,
+                                      env=env1).stdout)["gemm_gflops"]
+        print(json.dumps({"case": "m1_stream", "H": H, "weights_kib": 16 * H * H // 1024, "gflops": g, "gb_per_s": 2 * g}),
+              flush=True)
+    # 3. The CLI case: I = H = 512, B = 32, T = 200 minus T = 1, against onnxruntime one thread.
+    H, B = 512, 32
+    t = make_model("lstm", H, H, rng)
+    mj, ml, mo = (os.path.join(tmp, f"cli.{e}") for e in ("json", "lstm", "onnx"))
+    write_json(mj, "lstm", H, H, t)
+    subprocess.run([tool, "convert", mj, ml, "--encoding", "raw"], check=True, capture_output=True)
+    write_onnx(mo, "lstm", H, H, t)
+    x = rng.standard_normal((200, B, H)).astype(np.float32)
+    xp, x1p, yp = (os.path.join(tmp, n) for n in ("cx.npy", "cx1.npy", "cy.npy"))
+    np.save(xp, x)
+    np.save(x1p, x[:1])
+    for rep in range(2):
+        cli = cli_ms(tool, ml, xp, x1p, yp, 1, 5)
+        o, _ = time_ort(mo, x, 1, 1, 5)
+        inproc = ours(bench, ml, xp, 1, "auto", 1, 5)
+        print(json.dumps({"case": "cli_512_32_200", "round": rep, "cli_ms": cli, "inprocess_ms": inproc, "ort1_ms": o,
+                          "cli_over_ort": cli / o}), flush=True)
+    # Peak RSS of that run (/usr/bin/time -v) against its data.
+    if os.path.exists("/usr/bin/time"):
+        r = subprocess.run(["/usr/bin/time", "-v", tool, "run", ml, "--input", xp, "--output", yp], capture_output=True,
+                           text=True, env=env1)
+        rss = [int(l.split(":")[1]) for l in r.stderr.splitlines() if "Maximum resident set size" in l][0]
+        r1 = subprocess.run(["/usr/bin/time", "-v", tool, "run", ml, "--input", x1p, "--output", yp], capture_output=True,
+                            text=True, env=env1)
+        rss1 = [int(l.split(":")[1]) for l in r1.stderr.splitlines() if "Maximum resident set size" in l][0]
+        data = {"input": x.nbytes, "output": 200 * B * H * 4, "weights": (8 * H * H + 8 * H) * 4, "projections": 200 * B * 4 * H * 4}
+        print(json.dumps({"case": "rss_512_32_200", "max_rss_kib": rss, "max_rss_T1_kib": rss1,
+                          "data_kib": {k: v // 1024 for k, v in data.items()}, "data_total_kib": sum(data.values()) // 1024}),
+              flush=True)
+    # 4. f64 against f32 (one thread).
+    for cell, H, B in (("lstm", 128, 1), ("lstm", 256, 32), ("gru", 256, 32), ("lstm", 1024, 1), ("lstm", 512, 128)):
+        t = make_model(cell, H, H, rng)
+        mj, ml = (os.path.join(tmp, f"p.{e}") for e in ("json", "lstm"))
+        write_json(mj, cell, H, H, t)
+        subprocess.run([tool, "convert", mj, ml, "--encoding", "raw"], check=True, capture_output=True)
+        xp = os.path.join(tmp, "px.npy")
+        np.save(xp, rng.standard_normal((100, B, H)).astype(np.float32))
+        res = {}
+        for prec in ("f32", "f64"):
+            out = subprocess.run([bench, ml, xp, "--precision", prec, "--repeats", "5"], check=True, capture_output=True,
+                                 text=True, env=env1)
+            res[prec] = json.loads(out.stdout)["median_ms"]
+        print(json.dumps({"case": "f64_vs_f32", "cell": cell, "H": H, "B": B, **res, "ratio": res["f64"] / res["f32"]}), flush=True)
+    # 5. Streaming latency on Silero VAD's LSTM: lstmtool per call vs onnxruntime session.run per step.
+    onnx_path = os.path.join(HERE, "..", "fixtures", "real", "silero_vad_lstm", "model.onnx")
+    sl = os.path.join(tmp, "silero.lstm")
+    subprocess.run([tool, "convert", onnx_path, sl], check=True, capture_output=True)
+    for n in (1, 2):
+        out = subprocess.run([bench, "--stream", sl, "--steps", "3000", "--repeats", "5"], check=True, capture_output=True,
+                             text=True, env=dict(env1, LSTMTOOL_THREADS=str(n)))
+        d = json.loads(out.stdout)
+        sess = ort_session(onnx_path, n)
+        ins = sess.get_inputs()
+        feat = ins[0].shape[1]
+        frame = rng.standard_normal((1, feat)).astype(np.float32)
+        h = np.zeros((1, 1, 128), np.float32)
+        c = np.zeros((1, 1, 128), np.float32)
+        def step():
+            nonlocal h, c
+            _, h, c = sess.run(None, {"input": frame, "h": h, "c": c})
+        for _ in range(200):
+            step()
+        per = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(3000):
+                step()
+            per.append((time.perf_counter() - t0) / 3000 * 1e6)
+        print(json.dumps({"case": "stream_silero", "threads": n, "lstmtool_us": d["median_us_per_step"],
+                          "ort_us": statistics.median(per)}), flush=True)
+    # 6. Many small sequences: H = I = 20, T = 100, B = 8192.
+    for cell in ("lstm", "gru"):
+        H, B = 20, 8192
+        t = make_model(cell, H, H, rng)
+        mj, ml, mo = (os.path.join(tmp, f"s.{e}") for e in ("json", "lstm", "onnx"))
+        write_json(mj, cell, H, H, t)
+        subprocess.run([tool, "convert", mj, ml, "--encoding", "raw"], check=True, capture_output=True)
+        write_onnx(mo, cell, H, H, t)
+        x = rng.standard_normal((100, B, H)).astype(np.float32)
+        xp = os.path.join(tmp, "sx.npy")
+        np.save(xp, x)
+        d = {"case": "small_many", "cell": cell, "H": H, "B": B}
+        for n in (1, 2):
+            d[f"lstmtool{n}_ms"] = ours(bench, ml, xp, n, "auto", 1, 5)
+            d[f"ort{n}_ms"] = time_ort(mo, x, n, 1, 5)[0]
+            if torch is not None and not opts.no_torch:
+                d[f"torch{n}_ms"] = time_torch(cell, t, x, n, 1, 5)[0]
+        print(json.dumps(d), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", default=".build/release")
+    ap.add_argument("--hidden", default="32,128,256,512,1024")
+    ap.add_argument("--batch", default="1,8,32,128,4096")
+    ap.add_argument("--cells", default="lstm,gru")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--kernels", default="auto",
+                    help="lstmtool kernel paths: auto, portable, avx2, avx512, neon (the table's main columns are auto)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--budget-s", type=float, default=4.0)
+    ap.add_argument("--skip-over-gflop", type=float, default=float("inf"))
+    ap.add_argument("--no-cli", action="store_true")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-onednn", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="H = 256, B = 1 and 32 only")
+    ap.add_argument("--extras", action="store_true", help="the single cases instead of the grid")
+    ap.add_argument("--json", help="also write the grid's rows here")
+    opts = ap.parse_args()
+    if "auto" not in opts.kernels.split(","):
+        opts.kernels = "auto," + opts.kernels
+    if opts.quick:
+        opts.hidden, opts.batch = "256", "1,32"
+    bench = os.path.join(opts.bin, "lstmbench")
+    tool = os.path.join(opts.bin, "lstmtool")
+    for b in (bench, tool):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"{b} not found: run `swift build -c release` first")
+    tmp = tempfile.mkdtemp(prefix="lstmbench-")
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+        print(f"Machine: {cpu_model()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; "
+              f"lstmtool kernel path (auto): {auto_path()}; onnxruntime {ort.__version__}; "
+              f"PyTorch {torch.__version__ if torch is not None else 'not installed'}.\n", flush=True)
+        if opts.extras:
+            extras(opts, bench, tool, tmp)
+        else:
+            rows, threads, kernels, have_onednn, have_torch = grid(opts, bench, tool, tmp)
+            if opts.json:
+                with open(opts.json, "w") as f:
+                    json.dump(rows, f, indent=1)
+            print(table(rows, threads, kernels, have_onednn, have_torch))
+        print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 //   NPB      panels per tile when m > 1 (MR·NPB·16/VL accumulators must fit in registers)
 //   NP1      panels per tile when m = 1 (independent FMA chains for the matrix–vector case)
 //   KC       depth block
+//   MRD      rows of the f64 reference tile (MRD·16 doubles of accumulators fit in registers)
 // Written with the compiler's generic vectors (vector_size), so one body serves every path;
 // constant loop bounds inside always-inline functions unroll into register tiles.
 
@@ -183,6 +184,228 @@ AI VF FN(tanh1)(VF x) {
 RUN(sigmoid, FN(sigmoid1))
 RUN(tanh, FN(tanh1))
 
+
+// ---- Fused gate steps (one call per time step over a slice of batch rows) -----------------
+// Tails of a row go through a zero-padded vector, so an element's bits never depend on where
+// it falls in the row; the arithmetic is exactly the unfused sequence of docs/CELLS.md §11:
+// a = xw + hw (rounded), the activation, then c' = f·c + i·g and h' = o·tanh(c') with every
+// product rounded before the add (this file is compiled with FP_CONTRACT OFF).
+AI VF FN(loadn)(const float *p, ptrdiff_t n) {
+    float buf[VL] = {0};
+    __builtin_memcpy(buf, p, (size_t)n * sizeof(float));
+    return FN(load)(buf);
+}
+AI void FN(storen)(float *p, VF v, ptrdiff_t n) {
+    float buf[VL];
+    FN(store)(buf, v);
+    __builtin_memcpy(p, buf, (size_t)n * sizeof(float));
+}
+
+// One vector of units of one LSTM row: x and r point at the i block of the row's xw and hw
+// (f, g, o follow at +H, +2H, +3H); cv is c (in/out), hv the new h, yv a copy of it or NULL.
+AI void FN(lstm_units)(const float *x, const float *r, ptrdiff_t H, float *cv, float *hv, float *yv,
+                       ptrdiff_t n) {
+    VF ai, af, ag, ao, c;
+    if (n == VL) {
+        ai = FN(load)(x) + FN(load)(r);
+        af = FN(load)(x + H) + FN(load)(r + H);
+        ag = FN(load)(x + 2 * H) + FN(load)(r + 2 * H);
+        ao = FN(load)(x + 3 * H) + FN(load)(r + 3 * H);
+        c = FN(load)(cv);
+    } else {
+        ai = FN(loadn)(x, n) + FN(loadn)(r, n);
+        af = FN(loadn)(x + H, n) + FN(loadn)(r + H, n);
+        ag = FN(loadn)(x + 2 * H, n) + FN(loadn)(r + 2 * H, n);
+        ao = FN(loadn)(x + 3 * H, n) + FN(loadn)(r + 3 * H, n);
+        c = FN(loadn)(cv, n);
+    }
+    const VF i = FN(sigmoid1)(ai), f = FN(sigmoid1)(af), g = FN(tanh1)(ag), o = FN(sigmoid1)(ao);
+    const VF fc = f * c, ig = i * g;
+    const VF cn = fc + ig;
+    const VF hn = o * FN(tanh1)(cn);
+    if (n == VL) {
+        FN(store)(cv, cn);
+        FN(store)(hv, hn);
+        if (yv) FN(store)(yv, hn);
+    } else {
+        FN(storen)(cv, cn, n);
+        FN(storen)(hv, hn, n);
+        if (yv) FN(storen)(yv, hn, n);
+    }
+}
+
+static TGT void FN(lstm_step)(const float *xw, ptrdiff_t xw_step, const float *hw, float *c, float *h,
+                              ptrdiff_t ldh, float *y, ptrdiff_t y_step, ptrdiff_t ldy,
+                              const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t H) {
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const ptrdiff_t t = rows[b];
+        if (t < 0) continue;
+        const float *x = xw + t * xw_step + b * 4 * H, *r = hw + b * 4 * H;
+        float *cv = c + b * H, *hv = h + b * ldh, *yv = y ? y + t * y_step + b * ldy : 0;
+        ptrdiff_t j = 0;
+        for (; j + VL <= H; j += VL) FN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, VL);
+        if (j < H) FN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, H - j);
+    }
+}
+
+// One vector of units of one reset-after GRU row: x and r point at the z block of the row's
+// xw and hw (r at +H, n at +2H); bhn is b_hn; hv is h (in/out).
+AI void FN(gru_units)(const float *x, const float *r, const float *bhn, ptrdiff_t H, float *hv, float *yv,
+                      ptrdiff_t n) {
+    VF az, ar, xn, hn, bn, h;
+    if (n == VL) {
+        az = FN(load)(x) + FN(load)(r);
+        ar = FN(load)(x + H) + FN(load)(r + H);
+        xn = FN(load)(x + 2 * H);
+        hn = FN(load)(r + 2 * H);
+        bn = FN(load)(bhn);
+        h = FN(load)(hv);
+    } else {
+        az = FN(loadn)(x, n) + FN(loadn)(r, n);
+        ar = FN(loadn)(x + H, n) + FN(loadn)(r + H, n);
+        xn = FN(loadn)(x + 2 * H, n);
+        hn = FN(loadn)(r + 2 * H, n);
+        bn = FN(loadn)(bhn, n);
+        h = FN(loadn)(hv, n);
+    }
+    const VF z = FN(sigmoid1)(az), rg = FN(sigmoid1)(ar);
+    const VF hb = hn + bn;
+    const VF rh = rg * hb;
+    const VF nn = FN(tanh1)(xn + rh);
+    const VF zc = 1.0f - z;
+    const VF a = zc * nn, bz = z * h;
+    const VF out = a + bz;
+    if (n == VL) {
+        FN(store)(hv, out);
+        if (yv) FN(store)(yv, out);
+    } else {
+        FN(storen)(hv, out, n);
+        if (yv) FN(storen)(yv, out, n);
+    }
+}
+
+static TGT void FN(gru_step)(const float *xw, ptrdiff_t xw_step, const float *hw, const float *bhn, float *h,
+                             float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                             ptrdiff_t H) {
+    for (ptrdiff_t b = 0; b < nb; b++) {
+        const ptrdiff_t t = rows[b];
+        if (t < 0) continue;
+        const float *x = xw + t * xw_step + b * 3 * H, *r = hw + b * 3 * H;
+        float *hv = h + b * H, *yv = y ? y + t * y_step + b * ldy : 0;
+        ptrdiff_t j = 0;
+        for (; j + VL <= H; j += VL) FN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, VL);
+        if (j < H) FN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, H - j);
+    }
+}
+
+// ---- f64 reference product: the order of docs/CELLS.md §11.1, vectorised across columns ------
+// Each element is one chain over k in ascending order from 0, every product rounded, then
+// added (never fused: FP_CONTRACT OFF, and the vectors only put independent elements side by
+// side). A depth block continues from the partial sum stored in C, which is exact, so the bits
+// are those of the plain scalar loop on every path.
+#define VDL (VL / 2)
+#define NVD (LSTMK_PANEL / VDL)
+#define VD FN(vd)
+typedef double VD __attribute__((vector_size(VL * 4)));
+AI VD FN(loadd)(const double *p) { VD v; __builtin_memcpy(&v, p, sizeof v); return v; }
+AI void FN(stored)(double *p, VD v) { __builtin_memcpy(p, &v, sizeof v); }
+
+AI void FN(tiled)(const int mr, const double *a, ptrdiff_t lda, const double *b, ptrdiff_t kc, double *c,
+                  ptrdiff_t ldc, int acc_in) {
+    VD acc[MRD][NVD];
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < NVD; q++) acc[r][q] = acc_in ? FN(loadd)(c + r * ldc + q * VDL) : (VD){0};
+    for (ptrdiff_t kk = 0; kk < kc; kk++) {
+        VD bv[NVD];
+        for (int q = 0; q < NVD; q++) bv[q] = FN(loadd)(b + kk * LSTMK_PANEL + q * VDL);
+        for (int r = 0; r < mr; r++) {
+            const VD x = a[r * lda + kk] - (VD){0};
+            for (int q = 0; q < NVD; q++) {
+                const VD p = x * bv[q];
+                acc[r][q] = acc[r][q] + p;
+            }
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int q = 0; q < NVD; q++) FN(stored)(c + r * ldc + q * VDL, acc[r][q]);
+}
+
+// m = 1: NPD panels side by side (more independent add chains for the matrix–vector case).
+#define NPD (NVD >= 8 ? 1 : 8 / NVD)
+AI void FN(tiled1)(const double *a, const double *b, ptrdiff_t ps, ptrdiff_t kc, double *c, int acc_in) {
+    VD acc[NPD][NVD];
+    for (int q = 0; q < NPD; q++)
+        for (int v = 0; v < NVD; v++) acc[q][v] = acc_in ? FN(loadd)(c + q * LSTMK_PANEL + v * VDL) : (VD){0};
+    for (ptrdiff_t kk = 0; kk < kc; kk++) {
+        const VD x = a[kk] - (VD){0};
+        for (int q = 0; q < NPD; q++)
+            for (int v = 0; v < NVD; v++) {
+                const VD p = x * FN(loadd)(b + q * ps + kk * LSTMK_PANEL + v * VDL);
+                acc[q][v] = acc[q][v] + p;
+            }
+    }
+    for (int q = 0; q < NPD; q++)
+        for (int v = 0; v < NVD; v++) FN(stored)(c + q * LSTMK_PANEL + v * VDL, acc[q][v]);
+}
+
+static TGT __attribute__((noinline)) void FN(tiled_any)(int mr, const double *a, ptrdiff_t lda, const double *b,
+                                                       ptrdiff_t kc, double *c, ptrdiff_t ldc, int acc_in) {
+    switch (mr) {
+    case 1: FN(tiled)(1, a, lda, b, kc, c, ldc, acc_in); return;
+    case 2: if (MRD >= 2) { FN(tiled)(2, a, lda, b, kc, c, ldc, acc_in); return; } break;
+    case 3: if (MRD >= 3) { FN(tiled)(3, a, lda, b, kc, c, ldc, acc_in); return; } break;
+    case 4: if (MRD >= 4) { FN(tiled)(4, a, lda, b, kc, c, ldc, acc_in); return; } break;
+    case 5: if (MRD >= 5) { FN(tiled)(5, a, lda, b, kc, c, ldc, acc_in); return; } break;
+    case 6: if (MRD >= 6) { FN(tiled)(6, a, lda, b, kc, c, ldc, acc_in); return; } break;
+    case 7: if (MRD >= 7) { FN(tiled)(7, a, lda, b, kc, c, ldc, acc_in); return; } break;
+    case 8: if (MRD >= 8) { FN(tiled)(8, a, lda, b, kc, c, ldc, acc_in); return; } break;
+    }
+    __builtin_trap();
+}
+
+static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
+    const ptrdiff_t ps = k * LSTMK_PANEL, full = n / LSTMK_PANEL, panels = (n + LSTMK_PANEL - 1) / LSTMK_PANEL;
+    if (k == 0) {
+        for (ptrdiff_t i = 0; i < m * n; i++) c[i] = 0;
+        return;
+    }
+    for (ptrdiff_t i0 = 0; i0 < m; i0 += RB) {
+        const ptrdiff_t i1 = m - i0 < RB ? m : i0 + RB;
+        for (ptrdiff_t k0 = 0; k0 < k; k0 += KC) {
+            const ptrdiff_t kc = k - k0 < KC ? k - k0 : KC;
+            const int acc_in = k0 > 0;
+            ptrdiff_t p = 0;
+            if (m == 1)
+                for (; p + NPD <= full; p += NPD)
+                    FN(tiled1)(a + k0, w + p * ps + k0 * LSTMK_PANEL, ps, kc, c + p * LSTMK_PANEL, acc_in);
+            for (; p < panels; p++) {
+                const double *b = w + p * ps + k0 * LSTMK_PANEL;
+                for (ptrdiff_t i = i0; i < i1;) {
+                    const ptrdiff_t left = i1 - i, tiles = (left + MRD - 1) / MRD;
+                    const int mr = (int)((left + tiles - 1) / tiles);
+                    if (p < full) {
+                        FN(tiled_any)(mr, a + i * k + k0, k, b, kc, c + i * n + p * LSTMK_PANEL, n, acc_in);
+                    } else { // the last, partial panel through a 16-column buffer
+                        const ptrdiff_t cols = n - full * LSTMK_PANEL;
+                        double buf[MRD * LSTMK_PANEL];
+                        double *ci = c + i * n + full * LSTMK_PANEL;
+                        for (int r = 0; r < mr; r++)
+                            for (int j = 0; j < LSTMK_PANEL; j++) buf[r * LSTMK_PANEL + j] = j < cols ? ci[r * n + j] : 0;
+                        FN(tiled_any)(mr, a + i * k + k0, k, b, kc, buf, LSTMK_PANEL, acc_in);
+                        for (int r = 0; r < mr; r++)
+                            for (int j = 0; j < cols; j++) ci[r * n + j] = buf[r * LSTMK_PANEL + j];
+                    }
+                    i += mr;
+                }
+            }
+        }
+    }
+}
+#undef NPD
+#undef VD
+#undef NVD
+#undef VDL
+
 #undef RUN
 #undef TILE_NP
 #undef NPMAX
@@ -202,3 +425,4 @@ RUN(tanh, FN(tanh1))
 #undef NPB
 #undef NP1
 #undef KC
+#undef MRD

@@ -22,6 +22,7 @@
 #define NPB 1
 #define NP1 2
 #define KC 256
+#define MRD 1
 #include "kernel_body.h"
 
 #if defined(__x86_64__)
@@ -34,6 +35,7 @@
 #define NPB 1
 #define NP1 4
 #define KC 256
+#define MRD 3
 #include "kernel_body.h"
 
 // AVX-512: a 6 × 64 tile is 24 of the 32 zmm registers; m = 1 runs eight panels.
@@ -45,6 +47,7 @@
 #define NPB 4
 #define NP1 8
 #define KC 256
+#define MRD 8
 #include "kernel_body.h"
 #endif
 
@@ -58,6 +61,7 @@
 #define NPB 1
 #define NP1 4
 #define KC 256
+#define MRD 2
 #include "kernel_body.h"
 #endif
 
@@ -166,3 +170,51 @@ void lstmk_gemm_f32(const float *a, const float *w, float *c, ptrdiff_t m, ptrdi
 #endif
 ACTIVATION(sigmoid)
 ACTIVATION(tanh)
+
+void lstmk_lstm_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, float *c, float *h, ptrdiff_t ldh,
+                         float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                         ptrdiff_t hidden) {
+    if (nb <= 0 || hidden <= 0) return;
+    switch (lstmk_path()) {
+#if defined(__x86_64__)
+    case LSTMK_PATH_AVX512: lstm_step_avx512(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
+    case LSTMK_PATH_AVX2: lstm_step_avx2(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
+#endif
+#if defined(__aarch64__)
+    case LSTMK_PATH_NEON: lstm_step_neon(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
+#endif
+    default: lstm_step_portable(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
+    }
+}
+
+void lstmk_gru_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, const float *bhn, float *h,
+                        float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                        ptrdiff_t hidden) {
+    if (nb <= 0 || hidden <= 0) return;
+    switch (lstmk_path()) {
+#if defined(__x86_64__)
+    case LSTMK_PATH_AVX512: gru_step_avx512(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
+    case LSTMK_PATH_AVX2: gru_step_avx2(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
+#endif
+#if defined(__aarch64__)
+    case LSTMK_PATH_NEON: gru_step_neon(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
+#endif
+    default: gru_step_portable(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
+    }
+}
+
+void lstmk_gemm_f64(const double *a, const double *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
+    if (m <= 0 || n <= 0) return;
+    // No path fuses or reorders anything here, so every path gives the same bits; the choice
+    // is only about speed.
+    switch (lstmk_path()) {
+#if defined(__x86_64__)
+    case LSTMK_PATH_AVX512: gemm_f64_avx512(a, w, c, m, k, n); return;
+    case LSTMK_PATH_AVX2: gemm_f64_avx2(a, w, c, m, k, n); return;
+#endif
+#if defined(__aarch64__)
+    case LSTMK_PATH_NEON: gemm_f64_neon(a, w, c, m, k, n); return;
+#endif
+    default: gemm_f64_portable(a, w, c, m, k, n); return;
+    }
+}

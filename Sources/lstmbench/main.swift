@@ -1,6 +1,9 @@
 // Measurements behind docs/PERFORMANCE.md, driven by tools/bench_eval.py and tools/bench_format.py.
 // Each mode prints one JSON line.
 //   lstmbench MODEL X.npy [--precision f32|f64] [--repeats N]   time Evaluator.run (no file I/O)
+//   lstmbench MODEL X.npy ... [--warmup N]                       (default 1 warm-up run; 0 for very long runs)
+//   lstmbench --stream MODEL [--steps N] [--precision f32|f64]   one step per call through RecurrentModel.run
+//                                                                (B = 1, the state fed back): µs per call
 //   lstmbench --gemm MxKxN                                       GFLOP/s of the f32 kernel
 //   lstmbench --load MODEL [--repeats N]                        time a full load (read, inflate, CRC)
 //   lstmbench --open MODEL [--repeats N]                        time opening (header only, what inspect does)
@@ -34,6 +37,7 @@ func fail(_ s: String) -> Never {
 }
 
 let repeats = Int(option("--repeats") ?? "5") ?? 5
+let warmups = Int(option("--warmup") ?? "1") ?? 1
 /// LSTMTOOL_THREADS, as the CLI reads it (nil: every core).
 let threadsFromEnvironment: Int? = ProcessInfo.processInfo.environment["LSTMTOOL_THREADS"].flatMap(Int.init).flatMap { $0 >= 1 ? $0 : nil }
 do {
@@ -42,6 +46,25 @@ do {
         guard d.count == 3 else { fail("--gemm takes MxKxN") }
         let threads = RunLimits(threads: threadsFromEnvironment).resolvedThreads
         print("{\"gemm_gflops\": \(measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10, threads: threads)), \"kernel\": \"\(KernelPath.current.name)\"}")
+    } else if let path = option("--stream") {
+        // Streaming latency: one time step per call, B = 1, the state fed back (what a voice
+        // activity detector does per audio frame). Inputs are fixed random values.
+        let steps = Int(option("--steps") ?? "2000") ?? 2000
+        let limits = RunLimits(threads: threadsFromEnvironment)
+        let model = try RecurrentModel(contentsOf: URL(fileURLWithPath: path), options: .init(limits: limits))
+        let i = model.inputSize
+        var rng = SystemRandomNumberGenerator()
+        let frames = (0..<64).map { _ in try! Tensor<Float>(shape: [1, 1, i], scalars: (0..<i).map { _ in Float.random(in: -1...1, using: &rng) }) }
+        var state = model.initialState(batchSize: 1)
+        for k in 0..<200 { _ = try model.run(frames[k % 64], state: &state) }  // warm-up
+        var perCall: [Double] = []
+        for _ in 0..<repeats {
+            let t0 = now()
+            for k in 0..<steps { _ = try model.run(frames[k % 64], state: &state) }
+            perCall.append((now() - t0) / Double(steps))
+        }
+        perCall.sort()
+        print("{\"median_us_per_step\": \(perCall[perCall.count / 2] * 1e6), \"min_us_per_step\": \(perCall[0] * 1e6), \"kernel\": \"\(KernelPath.current.name)\"}")
     } else if args.first == "--activations" {
         let r = measureActivations()
         print("{\"sigmoid_ns\": \(r.sigmoid), \"tanh_ns\": \(r.tanh)}")
@@ -120,7 +143,7 @@ do {
             let x: Tensor<S> = try TypedRunIO.readInput(args[1], model: model, batchFirst: false)
             let fresh: RecurrentState<S> = model.initialState(batchSize: x.shape[1], as: S.self)
             var state = fresh
-            _ = try model.run(x, state: &state)  // warm-up (packs the weights)
+            for _ in 0..<warmups { _ = try model.run(x, state: &state) }  // warm-up (packs the weights)
             return try timed(repeats) {
                 state = fresh
                 _ = try model.run(x, state: &state)

@@ -223,4 +223,100 @@ final class KernelTests: XCTestCase {
         KernelPath.force(nil)
         XCTAssertEqual(KernelPath.current, KernelPath.supported.last)
     }
+
+    /// The f64 reference product in C (vectorised across columns, depth and row blocks) gives
+    /// the bits of the plain Swift loop `matmul` — ascending k, multiply then add — on every path.
+    func testF64ProductIsTheReferenceLoopBitForBit() {
+        var rng = KitTest.RNG(13)
+        for (m, k, n) in [(1, 1, 1), (1, 128, 512), (3, 300, 17), (97, 257, 33), (100, 600, 64), (7, 0, 5)] {
+            let a = (0..<(m * k)).map { _ in rng.uniform(1) * (rng.uniform(1) > 0.9 ? 1e-300 : 1) }
+            let w = packed((0..<(n * k)).map { _ in rng.uniform(1) }, rows: n, cols: k)
+            var ref = [Double](repeating: .nan, count: m * n)
+            a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { bp in ref.withUnsafeMutableBufferPointer { cp in
+                matmul(ap.baseAddress ?? UnsafePointer(bitPattern: 8)!, bp.baseAddress ?? UnsafePointer(bitPattern: 8)!, cp.baseAddress!,
+                       m: m, k: k, n: n)
+            } } }
+            forEachPath { path in
+                var c = [Double](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    lstmk_gemm_f64(ap.baseAddress, bp.baseAddress, cp.baseAddress!, m, k, n)
+                } } }
+                XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "\(path.name) \(m)×\(k)×\(n)")
+            }
+        }
+    }
+
+    /// The fused LSTM and GRU steps give the bits of the unfused sequence of docs/CELLS.md §11
+    /// (add, activation runs, then the state update, every product rounded), skip rows < 0,
+    /// and write y only where asked.
+    func testFusedStepsEqualTheUnfusedSequence() {
+        var rng = KitTest.RNG(14)
+        for hs in [1, 5, 16, 20, 37] {
+            let nb = 3, steps = 2, batch = nb
+            for cell in ["lstm", "gru"] {
+                let gates = cell == "lstm" ? 4 : 3, g = gates * hs
+                let xw = (0..<(steps * batch * g)).map { _ in Float(rng.uniform(4)) }
+                let hw = (0..<(nb * g)).map { _ in Float(rng.uniform(4)) }
+                let bhn = (0..<hs).map { _ in Float(rng.uniform(1)) }
+                let c0 = (0..<(nb * hs)).map { _ in Float(rng.uniform(2)) }
+                let h0 = (0..<(nb * hs)).map { _ in Float(rng.uniform(1)) }
+                let rows = [1, -1, 0]
+                forEachPath { path in
+                    // Expected, unfused.
+                    var c = c0, h = h0
+                    for b in 0..<nb where rows[b] >= 0 {
+                        let x = Array(xw[((rows[b] * batch + b) * g)..<((rows[b] * batch + b + 1) * g)])
+                        var a = (0..<g).map { x[$0] + hw[b * g + $0] }
+                        if cell == "lstm" {
+                            a.withUnsafeMutableBufferPointer { p in
+                                lstmk_sigmoid_f32(p.baseAddress!, 2 * hs)
+                                lstmk_tanh_f32(p.baseAddress! + 2 * hs, hs)
+                                lstmk_sigmoid_f32(p.baseAddress! + 3 * hs, hs)
+                            }
+                            var t = [Float](repeating: 0, count: hs)
+                            for j in 0..<hs {
+                                let fc = a[hs + j] * c[b * hs + j], ig = a[j] * a[2 * hs + j]
+                                c[b * hs + j] = fc + ig
+                                t[j] = c[b * hs + j]
+                            }
+                            t.withUnsafeMutableBufferPointer { lstmk_tanh_f32($0.baseAddress!, hs) }
+                            for j in 0..<hs { h[b * hs + j] = a[3 * hs + j] * t[j] }
+                        } else {
+                            a.withUnsafeMutableBufferPointer { lstmk_sigmoid_f32($0.baseAddress!, 2 * hs) }
+                            var n = (0..<hs).map { x[2 * hs + $0] + a[hs + $0] * (hw[b * g + 2 * hs + $0] + bhn[$0]) }
+                            n.withUnsafeMutableBufferPointer { lstmk_tanh_f32($0.baseAddress!, hs) }
+                            for j in 0..<hs {
+                                let p = (1 - a[j]) * n[j], q = a[j] * h[b * hs + j]
+                                h[b * hs + j] = p + q
+                            }
+                        }
+                    }
+                    var gotC = c0, gotH = h0, y = [Float](repeating: -9, count: steps * batch * hs)
+                    xw.withUnsafeBufferPointer { xp in hw.withUnsafeBufferPointer { hp in rows.withUnsafeBufferPointer { rp in
+                        gotC.withUnsafeMutableBufferPointer { cp in gotH.withUnsafeMutableBufferPointer { hb in y.withUnsafeMutableBufferPointer { yp in
+                            if cell == "lstm" {
+                                lstmk_lstm_step_f32(xp.baseAddress!, batch * g, hp.baseAddress!, cp.baseAddress!, hb.baseAddress!, hs,
+                                                    yp.baseAddress!, batch * hs, hs, rp.baseAddress!, nb, hs)
+                            } else {
+                                bhn.withUnsafeBufferPointer { bp in
+                                    lstmk_gru_step_f32(xp.baseAddress!, batch * g, hp.baseAddress!, bp.baseAddress!, hb.baseAddress!,
+                                                       yp.baseAddress!, batch * hs, hs, rp.baseAddress!, nb, hs)
+                                }
+                            }
+                        } } }
+                    } } }
+                    let what = "\(path.name) \(cell) H=\(hs)"
+                    XCTAssertEqual(gotH.map(\.bitPattern), h.map(\.bitPattern), what)
+                    if cell == "lstm" { XCTAssertEqual(gotC.map(\.bitPattern), c.map(\.bitPattern), what) }
+                    for b in 0..<nb {
+                        for t in 0..<steps {
+                            let row = Array(y[((t * batch + b) * hs)..<((t * batch + b + 1) * hs)])
+                            let expected = t == rows[b] ? Array(h[(b * hs)..<((b + 1) * hs)]) : [Float](repeating: -9, count: hs)
+                            XCTAssertEqual(row.map(\.bitPattern), expected.map(\.bitPattern), "\(what) y[\(t), \(b)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -54,6 +54,26 @@ void lstmk_gemm_f32(const float *a, const float *packed_w, float *c,
 void lstmk_sigmoid_f32(float *x, ptrdiff_t count);
 void lstmk_tanh_f32(float *x, ptrdiff_t count);
 
+/// One LSTM time step (sigmoid, tanh, tanh; no peepholes, clips or coupling) over nb batch rows,
+/// fused: for row b with t = rows[b] ≥ 0 (rows < 0 are skipped), x = xw + t·xw_step + b·4H and
+/// r = hw + b·4H hold the i, f, g, o pre-activation terms; then c[b·H + j] ← f·c + i·g and
+/// h[b·ldh + j] ← o·tanh(c), also written to y + t·y_step + b·ldy when y is not NULL. The
+/// operations are those of docs/CELLS.md §11 in that order, unfused, with the activations above,
+/// so the bits equal the unfused sequence and do not depend on nb or the row slice.
+void lstmk_lstm_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, float *c, float *h, ptrdiff_t ldh,
+                         float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                         ptrdiff_t hidden);
+/// One reset-after GRU step (sigmoid, tanh): z, r = σ(xw + hw), n = tanh(xw_n + r·(hw_n + bhn)),
+/// h[b·H + j] ← (1 − z)·n + z·h; rows, strides and y as for lstmk_lstm_step_f32 (3H per row).
+void lstmk_gru_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, const float *bhn, float *h,
+                        float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                        ptrdiff_t hidden);
+
+/// The f64 reference product C[m, n] = A[m, k] · Wᵀ over a packed W (all panels): each element
+/// summed in ascending k from 0, every product rounded before it is added, never fused. The
+/// same bits on every path (docs/CELLS.md §11.1).
+void lstmk_gemm_f64(const double *a, const double *packed_w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n);
+
 #ifdef __cplusplus
 }
 #endif

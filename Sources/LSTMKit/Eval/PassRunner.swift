@@ -1,13 +1,22 @@
+import CLSTMKernels
+import Dispatch
 import LSTMCore
 
 /// Runs one pass of one layer over the whole batch. All buffers are allocated once, before
 /// the time loop; a step allocates nothing.
+///
+/// Threads (f32 only): the input projections are one product whose column panels are split
+/// over the threads; the recurrence is split by batch rows — each thread runs the whole time
+/// loop on its own slice of rows (rows never interact), so there is one hand-off per pass,
+/// none per step. With fewer rows than threads, the recurrent product of each step splits its
+/// column panels instead. Every element is computed by one thread in the same order either
+/// way, so the results do not depend on the thread count.
 struct PassRunner<F: EvalScalar> {
     let pass: PreparedPass<F>
     let steps: Int
     let batch: Int
     let lengths: [Int]
-    /// Threads the f32 matrix products may use.
+    /// Threads the f32 path may use.
     let threads: Int
 
     init(pass: PreparedPass<F>, steps: Int, batch: Int, lengths: [Int], threads: Int) {
@@ -20,68 +29,199 @@ struct PassRunner<F: EvalScalar> {
 
     /// x: [T, B, I]; h: [B, P] in/out; c: [B, H] in/out (LSTM); writes h_t into
     /// y[t, b, yOffset ..< yOffset + P] with row stride `yStride`.
-    mutating func run(x: [F], h: inout [F], c: inout [F], y: inout [F], yStride: Int, yOffset: Int) {
+    ///
+    /// The input projections are computed a chunk of time steps at a time (about 4 MiB of
+    /// them), just before the steps that use them: the same bits as one product over all
+    /// steps (each element is its own chain), a working set that stays in cache, and no
+    /// page-faulting through hundreds of MiB of fresh memory on large batches. A reverse pass
+    /// with unequal sequence lengths visits rows at different time indices in one step, so it
+    /// takes all steps in one chunk.
+    func run(x: [F], h: inout [F], c: inout [F], y: inout [F], yStride: Int, yOffset: Int) {
         let s = pass.spec
-        let hs = s.hiddenSize, p = s.outputSize, g = s.gateCount * hs, inSize = s.inputSize
-        let tb = steps * batch
-        guard tb > 0 else { return }
-        // Input projections for every step at once: xw[t·B + b] = W_x x_t[b] + bias.
-        // Not zero-filled first: the product overwrites every element (and for long inputs the
-        // fill alone costs a pass over tens of MiB).
-        var xw = [F](unsafeUninitializedCapacity: tb * g) { _, count in count = tb * g }
+        let g = s.gateCount * s.hiddenSize, inSize = s.inputSize
+        guard steps * batch > 0 else { return }
+        let uniform = lengths.allSatisfy { $0 == steps }
+        let rowBytes = batch * g * MemoryLayout<F>.stride
+        let chunk = !pass.reverse || uniform ? Swift.max(1, Swift.min(steps, (4 << 20) / Swift.max(1, rowBytes))) : steps
+        // Not zero-filled first: the product overwrites every element.
+        var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
+        // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
+        // more than ~8 M multiply-adds: a hand-off costs tens of microseconds).
+        let perStep = batch * g * (s.outputSize + 8)
+        let slices = F.self == Float.self && threads > 1 && batch >= 2 && perStep * steps >= 1 << 23
+            ? Swift.min(threads, batch) : 1
+        let spaces = (0..<slices).map { k in Workspace<F>(spec: s, rows: (k + 1) * batch / slices - k * batch / slices) }
+        let runner = self, rowsAll = batch
         x.withUnsafeBufferPointer { xp in
-            pass.wxT.withUnsafeBufferPointer { wp in
-                xw.withUnsafeMutableBufferPointer { op in
-                    F.gemm(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g, threads: threads)
+            h.withUnsafeMutableBufferPointer { hp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        xw.withUnsafeMutableBufferPointer { op in
+                            for c0 in stride(from: 0, to: steps, by: chunk) {
+                                let c1 = Swift.min(steps, c0 + chunk), n = c1 - c0
+                                // Time indices of this chunk: [t0, t0 + n).
+                                let t0 = chunk == steps ? 0 : (pass.reverse ? steps - c1 : c0)
+                                let tb = (chunk == steps ? steps : n) * batch
+                                // xw[(t − t0)·B + b] = W_x x_t[b] + bias.
+                                pass.wxT.withUnsafeBufferPointer { wp in
+                                    F.gemm(xp.baseAddress! + t0 * batch * inSize, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g,
+                                           threads: threads)
+                                }
+                                pass.inputBias.withUnsafeBufferPointer { bp in
+                                    let bias = bp.baseAddress!
+                                    for r in 0..<tb {
+                                        let row = op.baseAddress! + r * g
+                                        for j in 0..<g { row[j] = row[j] + bias[j] }
+                                    }
+                                }
+                                let io = StepIO(xw: UnsafePointer(op.baseAddress!), h: hp.baseAddress!, c: cp.baseAddress,
+                                                y: yp.baseAddress! + yOffset + t0 * batch * yStride, yStride: yStride)
+                                if slices == 1 {
+                                    runner.recur(io, rows: 0..<rowsAll, steps: c0..<c1, t0: t0, ws: spaces[0], gemmThreads: runner.threads)
+                                } else {
+                                    DispatchQueue.concurrentPerform(iterations: slices) { k in
+                                        let lo = k * rowsAll / slices, hi = (k + 1) * rowsAll / slices
+                                        runner.recur(io, rows: lo..<hi, steps: c0..<c1, t0: t0, ws: spaces[k], gemmThreads: 1)
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
-        pass.inputBias.withUnsafeBufferPointer { bp in
-            xw.withUnsafeMutableBufferPointer { op in
-                for r in 0..<tb {
-                    let row = op.baseAddress! + r * g
-                    for j in 0..<g { row[j] = row[j] + bp[j] }
-                }
-            }
-        }
-        let recurrentWidth = s.cell == .gru && !s.resetAfter ? 2 * hs : g
-        var hw = [F](repeating: 0, count: batch * recurrentWidth)
-        var rh = [F](repeating: 0, count: s.cell == .gru && !s.resetAfter ? batch * hs : 0)
-        var hwn = [F](repeating: 0, count: rh.count)
-        var m = [F](repeating: 0, count: s.lstm.projectionSize != nil ? batch * hs : 0)
-        var projected = [F](repeating: 0, count: m.isEmpty ? 0 : batch * p)
-        var rows = [Int](repeating: -1, count: batch)  // time index of each row at this step, -1 if done
-        // Per-row work space of the step functions: gate pre-activations and one spare block.
-        var scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)
+    }
 
-        for step in 0..<steps {
+    /// The steps `stepRange` over the batch rows `rows` (a slice of the batch; other slices may
+    /// run at the same time on other threads, touching other rows only). xw and y in `io`
+    /// start at time index t0.
+    func recur(_ io: StepIO<F>, rows range: Range<Int>, steps stepRange: Range<Int>, t0: Int, ws: Workspace<F>,
+               gemmThreads: Int) {
+        let s = pass.spec
+        let hs = s.hiddenSize, p = s.outputSize, g = s.gateCount * hs
+        let nb = range.count, b0 = range.lowerBound
+        guard nb > 0 else { return }
+        let recurrentWidth = s.cell == .gru && !s.resetAfter ? 2 * hs : g
+        // The slice's view of the shared buffers: xw rows of step t at (t − t0)·B + b0 + b.
+        let slice = StepIO(xw: io.xw + b0 * g, h: io.h + b0 * p, c: io.c.map { $0 + b0 * hs }, y: io.y + b0 * io.yStride,
+                           yStride: io.yStride)
+        let fused = fusedKind
+        let lens = lengths
+        // The slice's own buffers, moved out of the work space for the loop (no class property
+        // accesses per step) and moved back after it.
+        var hw: [F] = [], rh: [F] = [], hwn: [F] = [], m: [F] = [], projected: [F] = [], rows: [Int] = [], scratch: [F] = []
+        swap(&hw, &ws.hw); swap(&rh, &ws.rh); swap(&hwn, &ws.hwn); swap(&m, &ws.m)
+        swap(&projected, &ws.projected); swap(&rows, &ws.rows); swap(&scratch, &ws.scratch)
+        defer {
+            swap(&hw, &ws.hw); swap(&rh, &ws.rh); swap(&hwn, &ws.hwn); swap(&m, &ws.m)
+            swap(&projected, &ws.projected); swap(&rows, &ws.rows); swap(&scratch, &ws.scratch)
+        }
+        for step in stepRange {
             var anyActive = false
-            for b in 0..<batch {
-                let len = lengths[b]
+            for b in 0..<nb {
+                let len = lens[b0 + b]
                 if step < len {
-                    rows[b] = pass.reverse ? len - 1 - step : step
+                    rows[b] = (pass.reverse ? len - 1 - step : step) - t0
                     anyActive = true
                 } else {
                     rows[b] = -1
                 }
             }
             if !anyActive { break }
-            h.withUnsafeBufferPointer { hp in
-                pass.whT.withUnsafeBufferPointer { wp in
-                    hw.withUnsafeMutableBufferPointer { op in
-                        F.gemm(hp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: p, n: recurrentWidth, threads: threads)
-                    }
+            pass.whT.withUnsafeBufferPointer { wp in
+                hw.withUnsafeMutableBufferPointer { op in
+                    F.gemm(slice.h, wp.baseAddress!, op.baseAddress!, m: nb, k: p, n: recurrentWidth, threads: gemmThreads)
                 }
             }
+            var wroteY = false
             switch s.cell {
-            case .rnn: rnnStep(xw: xw, hw: hw, h: &h, rows: rows)
-            case .gru: gruStep(xw: xw, hw: &hw, scratch: &scratch, rh: &rh, hwn: &hwn, h: &h, rows: rows)
-            case .lstm: lstmStep(xw: xw, hw: hw, scratch: &scratch, h: &h, c: &c, m: &m, projected: &projected, rows: rows)
+            case .rnn: rnnStep(slice, nb: nb, hw: hw, rows: rows)
+            case .gru:
+                if fused == .gru {
+                    fusedGRUStep(slice, nb: nb, hw: hw, rows: rows)
+                    wroteY = true
+                } else {
+                    gruStep(slice, nb: nb, hw: &hw, scratch: &scratch, rh: &rh, hwn: &hwn, rows: rows, gemmThreads: gemmThreads)
+                }
+            case .lstm:
+                if fused == .lstm {
+                    wroteY = fusedLSTMStep(slice, nb: nb, hw: hw, m: &m, rows: rows)
+                } else {
+                    lstmStep(slice, nb: nb, hw: hw, scratch: &scratch, m: &m, rows: rows)
+                }
+                if s.lstm.projectionSize != nil {
+                    project(slice, nb: nb, m: m, projected: &projected, rows: rows, gemmThreads: gemmThreads)
+                }
             }
             // Outputs of the rows that moved this step.
-            for b in 0..<batch where rows[b] >= 0 {
-                let base = (rows[b] * batch + b) * yStride + yOffset
-                for k in 0..<p { y[base + k] = h[b * p + k] }
+            if !wroteY {
+                let yStep = batch * slice.yStride
+                for b in 0..<nb where rows[b] >= 0 {
+                    (slice.y + rows[b] * yStep + b * slice.yStride).update(from: slice.h + b * p, count: p)
+                }
+            }
+        }
+    }
+
+    /// Which fused C step applies to this pass (f32 only): the plain LSTM (sigmoid, tanh,
+    /// tanh; no peepholes, clips or coupling; a projection is fine) and the plain reset-after GRU.
+    var fusedKind: FusedKind {
+        guard F.self == Float.self else { return .none }
+        let s = pass.spec, a = pass.activations
+        guard s.activationClip == nil else { return .none }
+        switch s.cell {
+        case .lstm:
+            guard a.count == 3, a[0] == .sigmoid, a[1] == .tanh, a[2] == .tanh, !s.lstm.coupled, s.lstm.cellClip == nil,
+                  pass.peepholeI == nil, pass.peepholeF == nil, pass.peepholeO == nil else { return .none }
+            return .lstm
+        case .gru:
+            guard s.resetAfter, a.count == 2, a[0] == .sigmoid, a[1] == .tanh else { return .none }
+            return .gru
+        case .rnn:
+            return .none
+        }
+    }
+
+    enum FusedKind { case none, lstm, gru }
+
+    /// The fused LSTM step (C): gates, c and h (or m, with a projection) for every moving row.
+    /// Returns whether it also wrote the outputs y.
+    func fusedLSTMStep(_ io: StepIO<F>, nb: Int, hw: [F], m: inout [F], rows: [Int]) -> Bool {
+        let hs = pass.spec.hiddenSize, g = 4 * hs
+        let projection = pass.spec.lstm.projectionSize != nil
+        let xw = UnsafeRawPointer(io.xw).assumingMemoryBound(to: Float.self)
+        let c = UnsafeMutableRawPointer(io.c!).assumingMemoryBound(to: Float.self)
+        rows.withUnsafeBufferPointer { rp in
+            hw.withUnsafeBufferPointer { hp in
+                let r = UnsafeRawPointer(hp.baseAddress!).assumingMemoryBound(to: Float.self)
+                if projection {
+                    m.withUnsafeMutableBufferPointer { mp in
+                        let out = UnsafeMutableRawPointer(mp.baseAddress!).assumingMemoryBound(to: Float.self)
+                        lstmk_lstm_step_f32(xw, batch * g, r, c, out, hs, nil, 0, 0, rp.baseAddress!, nb, hs)
+                    }
+                } else {
+                    let out = UnsafeMutableRawPointer(io.h).assumingMemoryBound(to: Float.self)
+                    let y = UnsafeMutableRawPointer(io.y).assumingMemoryBound(to: Float.self)
+                    lstmk_lstm_step_f32(xw, batch * g, r, c, out, hs, y, batch * io.yStride, io.yStride, rp.baseAddress!, nb, hs)
+                }
+            }
+        }
+        return !projection
+    }
+
+    /// The fused reset-after GRU step (C); writes h and the outputs y of every moving row.
+    func fusedGRUStep(_ io: StepIO<F>, nb: Int, hw: [F], rows: [Int]) {
+        let hs = pass.spec.hiddenSize
+        let xw = UnsafeRawPointer(io.xw).assumingMemoryBound(to: Float.self)
+        let h = UnsafeMutableRawPointer(io.h).assumingMemoryBound(to: Float.self)
+        let y = UnsafeMutableRawPointer(io.y).assumingMemoryBound(to: Float.self)
+        rows.withUnsafeBufferPointer { rp in
+            hw.withUnsafeBufferPointer { hp in
+                pass.recurrentBias.withUnsafeBufferPointer { bp in
+                    let r = UnsafeRawPointer(hp.baseAddress!).assumingMemoryBound(to: Float.self)
+                    let bhn = UnsafeRawPointer(bp.baseAddress! + 2 * hs).assumingMemoryBound(to: Float.self)
+                    lstmk_gru_step_f32(xw, batch * 3 * hs, r, bhn, h, y, batch * io.yStride, io.yStride, rp.baseAddress!, nb, hs)
+                }
             }
         }
     }
@@ -102,80 +242,72 @@ struct PassRunner<F: EvalScalar> {
         for j in 0..<count { p[j] = Swift.min(Swift.max(p[j], lo), hi) }
     }
 
-    func rnnStep(xw: [F], hw: [F], h: inout [F], rows: [Int]) {
+    func rnnStep(_ io: StepIO<F>, nb: Int, hw: [F], rows: [Int]) {
         let hs = pass.spec.hiddenSize
         let act = pass.activations[0]
-        xw.withUnsafeBufferPointer { xp in
-            hw.withUnsafeBufferPointer { hp in
-                h.withUnsafeMutableBufferPointer { hb in
-                    for b in 0..<batch where rows[b] >= 0 {
-                        let x = xp.baseAddress! + (rows[b] * batch + b) * hs
-                        let r = hp.baseAddress! + b * hs
-                        let out = hb.baseAddress! + b * hs
-                        for j in 0..<hs { out[j] = x[j] + r[j] }
-                        clipRun(out, hs)
-                        F.activateRun(act, out, hs)
-                    }
-                }
+        hw.withUnsafeBufferPointer { hp in
+            for b in 0..<nb where rows[b] >= 0 {
+                let x = io.xw + (rows[b] * batch + b) * hs
+                let r = hp.baseAddress! + b * hs
+                let out = io.h + b * hs
+                for j in 0..<hs { out[j] = x[j] + r[j] }
+                clipRun(out, hs)
+                F.activateRun(act, out, hs)
             }
         }
     }
 
-    func gruStep(xw: [F], hw: inout [F], scratch: inout [F], rh: inout [F], hwn: inout [F], h: inout [F], rows: [Int]) {
+    func gruStep(_ io: StepIO<F>, nb: Int, hw: inout [F], scratch: inout [F], rh: inout [F], hwn: inout [F], rows: [Int],
+                 gemmThreads: Int) {
         let hs = pass.spec.hiddenSize
         let fAct = pass.activations[0], gAct = pass.activations[1]
         let resetAfter = pass.spec.resetAfter
         let width = resetAfter ? 3 * hs : 2 * hs
+        let h = io.h
         // z and r of every moving row, in place in hw's first two blocks.
-        xw.withUnsafeBufferPointer { xp in
-            hw.withUnsafeMutableBufferPointer { hp in
-                for b in 0..<batch where rows[b] >= 0 {
-                    let x = xp.baseAddress! + (rows[b] * batch + b) * 3 * hs
-                    let zr = hp.baseAddress! + b * width
-                    for j in 0..<(2 * hs) { zr[j] = x[j] + zr[j] }
-                    clipRun(zr, 2 * hs)
-                    F.activateRun(fAct, zr, 2 * hs)
-                }
+        hw.withUnsafeMutableBufferPointer { hp in
+            for b in 0..<nb where rows[b] >= 0 {
+                let x = io.xw + (rows[b] * batch + b) * 3 * hs
+                let zr = hp.baseAddress! + b * width
+                for j in 0..<(2 * hs) { zr[j] = x[j] + zr[j] }
+                clipRun(zr, 2 * hs)
+                F.activateRun(fAct, zr, 2 * hs)
             }
         }
         if !resetAfter {
             // Reset-before: the recurrent product of the candidate sees r ⊙ h.
-            for b in 0..<batch {
+            for b in 0..<nb {
                 for j in 0..<hs { rh[b * hs + j] = rows[b] >= 0 ? hw[b * width + hs + j] * h[b * hs + j] : 0 }
             }
             rh.withUnsafeBufferPointer { rp in
                 pass.whnT.withUnsafeBufferPointer { wp in
                     hwn.withUnsafeMutableBufferPointer { op in
-                        F.gemm(rp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: hs, threads: threads)
+                        F.gemm(rp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: nb, k: hs, n: hs, threads: gemmThreads)
                     }
                 }
             }
         }
-        xw.withUnsafeBufferPointer { xp in
-            hw.withUnsafeBufferPointer { hp in
-                hwn.withUnsafeBufferPointer { np in
-                    pass.recurrentBias.withUnsafeBufferPointer { rb in
-                        h.withUnsafeMutableBufferPointer { hb in
-                            scratch.withUnsafeMutableBufferPointer { nb in
-                                let bhn = rb.baseAddress! + 2 * hs
-                                let nv = nb.baseAddress!
-                                for b in 0..<batch where rows[b] >= 0 {
-                                    let x = xp.baseAddress! + (rows[b] * batch + b) * 3 * hs + 2 * hs
-                                    let z = hp.baseAddress! + b * width
-                                    let r = z + hs
-                                    if resetAfter {
-                                        let hn = z + 2 * hs
-                                        for j in 0..<hs { nv[j] = x[j] + r[j] * (hn[j] + bhn[j]) }
-                                    } else {
-                                        let hn = np.baseAddress! + b * hs
-                                        for j in 0..<hs { nv[j] = x[j] + (hn[j] + bhn[j]) }
-                                    }
-                                    clipRun(nv, hs)
-                                    F.activateRun(gAct, nv, hs)
-                                    let out = hb.baseAddress! + b * hs
-                                    for j in 0..<hs { out[j] = (1 - z[j]) * nv[j] + z[j] * out[j] }
-                                }
+        hw.withUnsafeBufferPointer { hp in
+            hwn.withUnsafeBufferPointer { np in
+                pass.recurrentBias.withUnsafeBufferPointer { rb in
+                    scratch.withUnsafeMutableBufferPointer { nb2 in
+                        let bhn = rb.baseAddress! + 2 * hs
+                        let nv = nb2.baseAddress!
+                        for b in 0..<nb where rows[b] >= 0 {
+                            let x = io.xw + (rows[b] * batch + b) * 3 * hs + 2 * hs
+                            let z = hp.baseAddress! + b * width
+                            let r = z + hs
+                            if resetAfter {
+                                let hn = z + 2 * hs
+                                for j in 0..<hs { nv[j] = x[j] + r[j] * (hn[j] + bhn[j]) }
+                            } else {
+                                let hn = np.baseAddress! + b * hs
+                                for j in 0..<hs { nv[j] = x[j] + (hn[j] + bhn[j]) }
                             }
+                            clipRun(nv, hs)
+                            F.activateRun(gAct, nv, hs)
+                            let out = h + b * hs
+                            for j in 0..<hs { out[j] = (1 - z[j]) * nv[j] + z[j] * out[j] }
                         }
                     }
                 }
@@ -183,9 +315,9 @@ struct PassRunner<F: EvalScalar> {
         }
     }
 
-    func lstmStep(xw: [F], hw: [F], scratch: inout [F], h: inout [F], c: inout [F], m: inout [F], projected: inout [F], rows: [Int]) {
+    func lstmStep(_ io: StepIO<F>, nb: Int, hw: [F], scratch: inout [F], m: inout [F], rows: [Int]) {
         let s = pass.spec
-        let hs = s.hiddenSize, p = s.outputSize, g = s.gateCount * hs
+        let hs = s.hiddenSize, g = s.gateCount * hs
         let fAct = pass.activations[0], gAct = pass.activations[1], hAct = pass.activations[2]
         let coupled = s.lstm.coupled
         // Block offsets: IFGO or, coupled, FGO.
@@ -194,71 +326,104 @@ struct PassRunner<F: EvalScalar> {
         let hasProjection = s.lstm.projectionSize != nil
         // Pre-activations of the gates, then h(c_t), in the runner's work space. The loops
         // below have no branches inside, so that the compiler vectorises them.
-        let outWidth = hs
-        // Borrow h (or m) without copying it: swap it out, write through a pointer, swap back.
-        var outBuffer: [F] = []
-        if hasProjection { swap(&outBuffer, &m) } else { swap(&outBuffer, &h) }
+        let peepI = coupled ? nil : pass.peepholeI, peepF = pass.peepholeF, peepO = pass.peepholeO
         scratch.withUnsafeMutableBufferPointer { gb in
-            let a = gb.baseAddress!
-            let hc = a + g
-            xw.withUnsafeBufferPointer { xp in
             hw.withUnsafeBufferPointer { hp in
-            c.withUnsafeMutableBufferPointer { cb in
-            outBuffer.withUnsafeMutableBufferPointer { ob in
-                let peepI = coupled ? nil : pass.peepholeI, peepF = pass.peepholeF, peepO = pass.peepholeO
-                for b in 0..<batch where rows[b] >= 0 {
-                    let x = xp.baseAddress! + (rows[b] * batch + b) * g
-                    let r = hp.baseAddress! + b * g
-                    let cv = cb.baseAddress! + b * hs
-                    for j in 0..<g { a[j] = x[j] + r[j] }
-                    // Input and forget gates see c_{t-1}.
-                    if let pf = peepF { addProduct(a + fOff, pf, cv, hs) }
-                    if let pi = peepI { addProduct(a + iOff, pi, cv, hs) }
-                    clipRun(a, coupled ? 2 * hs : 3 * hs)
-                    if coupled {
-                        F.activateRun(fAct, a + fOff, hs)
-                    } else {
-                        F.activateRun(fAct, a + iOff, 2 * hs)  // i and f are adjacent
+                m.withUnsafeMutableBufferPointer { mb in
+                    let a = gb.baseAddress!
+                    let hc = a + g
+                    let outBase = hasProjection ? mb.baseAddress! : io.h
+                    for b in 0..<nb where rows[b] >= 0 {
+                        let x = io.xw + (rows[b] * batch + b) * g
+                        let r = hp.baseAddress! + b * g
+                        let cv = io.c! + b * hs
+                        for j in 0..<g { a[j] = x[j] + r[j] }
+                        // Input and forget gates see c_{t-1}.
+                        if let pf = peepF { addProduct(a + fOff, pf, cv, hs) }
+                        if let pi = peepI { addProduct(a + iOff, pi, cv, hs) }
+                        clipRun(a, coupled ? 2 * hs : 3 * hs)
+                        if coupled {
+                            F.activateRun(fAct, a + fOff, hs)
+                        } else {
+                            F.activateRun(fAct, a + iOff, 2 * hs)  // i and f are adjacent
+                        }
+                        F.activateRun(gAct, a + gOff, hs)
+                        let f = a + fOff, gv = a + gOff
+                        if coupled {
+                            for j in 0..<hs { cv[j] = f[j] * cv[j] + (1 - f[j]) * gv[j] }
+                        } else {
+                            let i = a + iOff
+                            for j in 0..<hs { cv[j] = f[j] * cv[j] + i[j] * gv[j] }
+                        }
+                        if let cc = cellClip { for j in 0..<hs { cv[j] = Swift.min(Swift.max(cv[j], -cc), cc) } }
+                        // The output gate sees c_t.
+                        if let po = peepO { addProduct(a + oOff, po, cv, hs) }
+                        clipRun(a + oOff, hs)
+                        F.activateRun(fAct, a + oOff, hs)
+                        hc.update(from: cv, count: hs)
+                        F.activateRun(hAct, hc, hs)
+                        let o = a + oOff, out = outBase + b * hs
+                        for j in 0..<hs { out[j] = o[j] * hc[j] }
                     }
-                    F.activateRun(gAct, a + gOff, hs)
-                    let f = a + fOff, gv = a + gOff
-                    if coupled {
-                        for j in 0..<hs { cv[j] = f[j] * cv[j] + (1 - f[j]) * gv[j] }
-                    } else {
-                        let i = a + iOff
-                        for j in 0..<hs { cv[j] = f[j] * cv[j] + i[j] * gv[j] }
-                    }
-                    if let cc = cellClip { for j in 0..<hs { cv[j] = Swift.min(Swift.max(cv[j], -cc), cc) } }
-                    // The output gate sees c_t.
-                    if let po = peepO { addProduct(a + oOff, po, cv, hs) }
-                    clipRun(a + oOff, hs)
-                    F.activateRun(fAct, a + oOff, hs)
-                    hc.update(from: cv, count: hs)
-                    F.activateRun(hAct, hc, hs)
-                    let o = a + oOff, out = ob.baseAddress! + b * outWidth
-                    for j in 0..<hs { out[j] = o[j] * hc[j] }
                 }
             }
-            }
-            }
-            }
         }
-        if hasProjection { swap(&outBuffer, &m) } else { swap(&outBuffer, &h) }
-        guard hasProjection else { return }
+    }
+
+    /// h = W_proj m (then the projection clip) for every moving row of an LSTM with a projection.
+    func project(_ io: StepIO<F>, nb: Int, m: [F], projected: inout [F], rows: [Int], gemmThreads: Int) {
+        let s = pass.spec
+        let hs = s.hiddenSize, p = s.outputSize
         m.withUnsafeBufferPointer { mp in
             pass.projT.withUnsafeBufferPointer { wp in
                 projected.withUnsafeMutableBufferPointer { op in
-                    F.gemm(mp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: batch, k: hs, n: p, threads: threads)
+                    F.gemm(mp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: nb, k: hs, n: p, threads: gemmThreads)
                 }
             }
         }
         let projClip = s.lstm.projectionClip.map { F.from($0) }
-        for b in 0..<batch where rows[b] >= 0 {
+        for b in 0..<nb where rows[b] >= 0 {
             for k in 0..<p {
                 var v = projected[b * p + k]
                 if let pc = projClip { v = Swift.min(Swift.max(v, -pc), pc) }
-                h[b * p + k] = v
+                io.h[b * p + k] = v
             }
         }
     }
+}
+
+/// The work space of one slice of rows, kept across the chunks of a pass: the recurrent
+/// product, the reset-before GRU's r ⊙ h and its product, the LSTM's m and projection, the
+/// time index of each row at the current step (relative to the chunk; −1 when done), and per-row
+/// scratch for the element-wise steps.
+final class Workspace<F: EvalScalar>: @unchecked Sendable {
+    var hw: [F]
+    var rh: [F]
+    var hwn: [F]
+    var m: [F]
+    var projected: [F]
+    var rows: [Int]
+    var scratch: [F]
+
+    init(spec s: LayerSpec, rows nb: Int) {
+        let hs = s.hiddenSize, reset = s.cell == .gru && !s.resetAfter
+        hw = [F](repeating: 0, count: nb * (reset ? 2 * hs : s.gateCount * hs))
+        rh = [F](repeating: 0, count: reset ? nb * hs : 0)
+        hwn = rh
+        m = [F](repeating: 0, count: s.lstm.projectionSize != nil ? nb * hs : 0)
+        projected = [F](repeating: 0, count: s.lstm.projectionSize != nil ? nb * s.outputSize : 0)
+        rows = [Int](repeating: -1, count: nb)
+        scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)
+    }
+}
+
+/// The buffers one pass's time loop reads and writes, as pointers (shared by the threads of a
+/// pass, each of which touches only its own rows): xw `[T, B, G·H]`, h `[B, P]`, c `[B, H]`
+/// (nil when the cell has none), y rows of stride `yStride` (already offset to the pass's columns).
+struct StepIO<F: EvalScalar>: @unchecked Sendable {
+    let xw: UnsafePointer<F>
+    let h: UnsafeMutablePointer<F>
+    let c: UnsafeMutablePointer<F>?
+    let y: UnsafeMutablePointer<F>
+    let yStride: Int
 }

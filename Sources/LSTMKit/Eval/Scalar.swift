@@ -1,3 +1,4 @@
+import CLSTMKernels
 import Foundation
 import LSTMCore
 
@@ -16,9 +17,10 @@ extension Double: EvalScalar {
     @inline(__always) static func from(_ d: Double) -> Double { d }
     @inline(__always) var asDouble: Double { self }
     static func tensorValues(_ t: ModelTensor) -> [Double] { t.doubles() }
-    /// The reference kernel: plain multiply-then-add in ascending k, never fused.
+    /// The reference kernel: plain multiply-then-add in ascending k, never fused (C,
+    /// vectorised across columns only, so its bits are those of `matmul`), one thread.
     static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int, threads: Int) {
-        matmul(a, b, c, m: m, k: k, n: n)
+        lstmk_gemm_f64(a, b, c, m, k, n)
     }
 }
 
@@ -51,7 +53,8 @@ func packed<F: EvalScalar>(_ w: [F], rows n: Int, cols k: Int) -> [F] {
     return out
 }
 
-/// The reference product C[m, n] = Σ_k A[m, k] · W[n, k] over a packed W (C is overwritten).
+/// The reference product C[m, n] = Σ_k A[m, k] · W[n, k] over a packed W (C is overwritten),
+/// written out in Swift: the specification `lstmk_gemm_f64` must match bit for bit (tests).
 /// Each element is summed in ascending k, one term at a time, multiply then add, never fused:
 /// the same result on every run and every machine, which the f64 reference relies on.
 @inline(__always)

@@ -46,6 +46,41 @@ struct StackEngine<F: EvalScalar>: Sendable {
     /// layer's output. Sizes must have been checked (`RecurrentModel` and `Evaluator` do).
     func run(x: [F], steps t: Int, batch b: Int, h: inout [[F]], c: inout [[F]], lengths: [Int]?,
              threads: Int, layerOutputs: UnsafeMutablePointer<[[F]]>? = nil) -> [F] {
+        // Callers that are themselves generic over the scalar (RecurrentModel) would run this
+        // unspecialised, through witness tables (several times slower per step): hand over to
+        // code compiled for the concrete type. F is that type, so the casts change nothing.
+        if F.self == Float.self {
+            return Self.retyped(self, x: x, h: &h, c: &c, layerOutputs: layerOutputs) { (e: StackEngine<Float>, x, h, c, lo) in
+                runFloatEngine(e, x: x, steps: t, batch: b, h: &h, c: &c, lengths: lengths, threads: threads, layerOutputs: lo)
+            }
+        }
+        if F.self == Double.self {
+            return Self.retyped(self, x: x, h: &h, c: &c, layerOutputs: layerOutputs) { (e: StackEngine<Double>, x, h, c, lo) in
+                runDoubleEngine(e, x: x, steps: t, batch: b, h: &h, c: &c, lengths: lengths, threads: threads, layerOutputs: lo)
+            }
+        }
+        return runBody(x: x, steps: t, batch: b, h: &h, c: &c, lengths: lengths, threads: threads, layerOutputs: layerOutputs)
+    }
+
+    /// Calls `body` with this engine and its buffers viewed as `G`, which must be `F` itself.
+    @inline(__always)
+    private static func retyped<G: EvalScalar>(_ engine: StackEngine<F>, x: [F], h: inout [[F]], c: inout [[F]],
+                                               layerOutputs: UnsafeMutablePointer<[[F]]>?,
+                                               _ body: (StackEngine<G>, [G], inout [[G]], inout [[G]], UnsafeMutablePointer<[[G]]>?) -> [G]) -> [F] {
+        precondition(G.self == F.self)
+        var hG = unsafeBitCast(h, to: [[G]].self), cG = unsafeBitCast(c, to: [[G]].self)
+        h = []
+        c = []
+        let lo = layerOutputs.map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: [[G]].self) }
+        let y = body(unsafeBitCast(engine, to: StackEngine<G>.self), unsafeBitCast(x, to: [G].self), &hG, &cG, lo)
+        h = unsafeBitCast(hG, to: [[F]].self)
+        c = unsafeBitCast(cG, to: [[F]].self)
+        return unsafeBitCast(y, to: [F].self)
+    }
+
+    /// The body of `run`, compiled once per concrete scalar through the two functions below.
+    func runBody(x: [F], steps t: Int, batch b: Int, h: inout [[F]], c: inout [[F]], lengths: [Int]?,
+                 threads: Int, layerOutputs: UnsafeMutablePointer<[[F]]>?) -> [F] {
         let lengths = lengths ?? Array(repeating: t, count: b)
         var x = x
         for (li, passes) in layers.enumerated() {
@@ -58,7 +93,7 @@ struct StackEngine<F: EvalScalar>: Sendable {
                 var hp = Array(hIn[(di * b * p)..<((di + 1) * b * p)])
                 var cp = spec.cell == .lstm ? Array(cIn[(di * b * hsz)..<((di + 1) * b * hsz)]) : [F](repeating: 0, count: b * hsz)
                 var yPass = [F](repeating: 0, count: t * b * p)
-                var runner = PassRunner(pass: passes[di], steps: t, batch: b, lengths: lengths, threads: threads)
+                let runner = PassRunner(pass: passes[di], steps: t, batch: b, lengths: lengths, threads: threads)
                 runner.run(x: layerInput, h: &hp, c: &cp, y: &yPass, yStride: p, yOffset: 0)
                 return (yPass, hp, cp)
             }
@@ -95,6 +130,20 @@ struct StackEngine<F: EvalScalar>: Sendable {
         }
         return x
     }
+}
+
+/// `StackEngine.run` for Float, compiled for Float (not through the generic entry point).
+@inline(never)
+func runFloatEngine(_ e: StackEngine<Float>, x: [Float], steps t: Int, batch b: Int, h: inout [[Float]], c: inout [[Float]],
+                    lengths: [Int]?, threads: Int, layerOutputs: UnsafeMutablePointer<[[Float]]>?) -> [Float] {
+    e.runBody(x: x, steps: t, batch: b, h: &h, c: &c, lengths: lengths, threads: threads, layerOutputs: layerOutputs)
+}
+
+/// `StackEngine.run` for Double, compiled for Double.
+@inline(never)
+func runDoubleEngine(_ e: StackEngine<Double>, x: [Double], steps t: Int, batch b: Int, h: inout [[Double]], c: inout [[Double]],
+                     lengths: [Int]?, threads: Int, layerOutputs: UnsafeMutablePointer<[[Double]]>?) -> [Double] {
+    e.runBody(x: x, steps: t, batch: b, h: &h, c: &c, lengths: lengths, threads: threads, layerOutputs: layerOutputs)
 }
 
 /// Results of the two passes of a bidirectional layer run on two threads.

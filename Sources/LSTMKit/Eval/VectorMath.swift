@@ -1,4 +1,4 @@
-import CLSTMKernels
+internal import CLSTMKernels
 import Dispatch
 import LSTMCore
 

@@ -135,7 +135,7 @@ public struct Activation: Equatable, Sendable, Codable {
 }
 
 /// The shortest decimal that reads back to the same double.
-public func shortDecimal(_ v: Double) -> String {
+package func shortDecimal(_ v: Double) -> String {
     if v == v.rounded(), Swift.abs(v) < 1e15 { return String(Int64(v)) }
     return "\(v)"
 }

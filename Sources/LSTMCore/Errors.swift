@@ -42,7 +42,7 @@ extension LSTMError {
 }
 
 /// Multiplies sizes with overflow checks; `what` names the quantity in the error.
-public func checkedProduct(_ values: [Int], what: String) throws -> Int {
+package func checkedProduct(_ values: [Int], what: String) throws -> Int {
     var result = 1
     for v in values {
         guard v >= 0 else { throw LSTMError(.shape, "\(what): negative dimension \(v)") }

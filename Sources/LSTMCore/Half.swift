@@ -2,9 +2,9 @@
 ///
 /// Swift's `Float16` type is not available on every platform this package builds for (Intel
 /// macOS), so halves are converted here, exactly, on their bits.
-public enum Half {
+package enum Half {
     /// The exact value of the half with bits `h` (every half is exactly a Double).
-    public static func toDouble(_ h: UInt16) -> Double {
+    package static func toDouble(_ h: UInt16) -> Double {
         let sign: Double = h & 0x8000 != 0 ? -1 : 1
         let exponent = Int((h >> 10) & 0x1F), fraction = Double(h & 0x3FF)
         switch exponent {
@@ -20,7 +20,7 @@ public enum Half {
 
     /// The half nearest to `v` (ties to even), as bits; out-of-range values become ±inf and
     /// NaN stays a quiet NaN keeping its payload's top bits.
-    public static func bits(_ v: Double) -> UInt16 {
+    package static func bits(_ v: Double) -> UInt16 {
         let signBit: UInt16 = v.sign == .minus ? 0x8000 : 0
         if v.isNaN {
             let payload = UInt16(truncatingIfNeeded: (v.bitPattern >> 42) & 0x3FF)

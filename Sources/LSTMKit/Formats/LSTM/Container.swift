@@ -149,6 +149,6 @@ func byteUnshuffle(_ src: [UInt8], elementSize: Int) -> [UInt8] {
 }
 
 /// `byteUnshuffle`, exposed for the load benchmark (lstmbench --load-parts).
-public func byteUnshuffleForBenchmark(_ src: [UInt8], elementSize: Int) -> [UInt8] {
+package func byteUnshuffleForBenchmark(_ src: [UInt8], elementSize: Int) -> [UInt8] {
     byteUnshuffle(src, elementSize: elementSize)
 }

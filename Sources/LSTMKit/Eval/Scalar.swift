@@ -16,7 +16,11 @@ extension Double: EvalScalar {
     @inline(__always) static func activate(_ a: Activation, _ x: Double) -> Double { a.apply(x) }
     @inline(__always) static func from(_ d: Double) -> Double { d }
     @inline(__always) var asDouble: Double { self }
-    static func tensorValues(_ t: ModelTensor) -> [Double] { t.doubles() }
+    static func tensorValues(_ t: ModelTensor) -> [Double] {
+        // The engine keeps its own packed copy: a memory-mapped tensor's pages may go.
+        defer { t.releaseResidentPages() }
+        return t.doubles()
+    }
     /// The reference kernel: plain multiply-then-add in ascending k, never fused (C,
     /// vectorised across columns only, so its bits are those of `matmul`), one thread.
     static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int, threads: Int) {
@@ -28,7 +32,10 @@ extension Float: EvalScalar {
     @inline(__always) static func activate(_ a: Activation, _ x: Float) -> Float { a.apply(x) }
     @inline(__always) static func from(_ d: Double) -> Float { Float(d) }
     @inline(__always) var asDouble: Double { Double(self) }
-    static func tensorValues(_ t: ModelTensor) -> [Float] { t.floats() }
+    static func tensorValues(_ t: ModelTensor) -> [Float] {
+        defer { t.releaseResidentPages() }
+        return t.floats()
+    }
     static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, threads: Int) {
         fastMatmul(a, b, c, m: m, k: k, n: n, threads: threads)
     }

@@ -71,6 +71,7 @@ struct ConvertCommand: ParsableCommand {
 
     func validate() throws {
         guard (0...9).contains(level) else { throw ValidationError("--level must be 0...9") }
+        guard (1...1 << 20).contains(batchSize) else { throw ValidationError("--batch-size must be 1...1048576") }
         if let c = created, c != "none", ISO8601DateFormatter().date(from: c) == nil {
             throw ValidationError("--created must be an RFC 3339 time such as 2026-01-02T03:04:05Z, or none")
         }

@@ -133,4 +133,54 @@ final class CLIParsingTests: XCTestCase {
         assertRefused(["convert", "a.pt", "b.lstm", "--layout", "batch_first"])
         XCTAssertTrue(try parse(["run", "m.lstm", "--input", "x", "--output", "y", "-q"], as: RunCommand.self).messages.quiet)
     }
+
+    /// The options the other tests do not reach: Keras import flags, TFLite export, masking,
+    /// golden-case extras, plots, draw and analyze.
+    func testEveryRemainingOption() throws {
+        let i = try parse(["inspect", "m.keras", "--layer", "encoder", "--config", "config.json", "-q"], as: InspectCommand.self)
+        XCTAssertEqual(i.importOptions.options.layer, "encoder")
+        XCTAssertEqual(i.importOptions.options.config, "config.json")
+
+        let c = try parse(["convert", "m.lstm", "m.tflite", "--batch-first", "--batch-size", "4"], as: ConvertCommand.self)
+        XCTAssertTrue(c.batchFirst)
+        XCTAssertEqual(c.batchSize, 4)
+        XCTAssertEqual(try parse(["convert", "m.lstm", "m.tflite"], as: ConvertCommand.self).batchSize, 1)
+        assertRefused(["convert", "m.lstm", "m.tflite", "--batch-size", "0"])
+        assertRefused(["convert", "m.lstm", "m.tflite", "--batch-size", "x"])
+
+        let r = try parse(["run", "m.keras", "--input", "x", "--output", "y", "--masked-output", "hold"], as: RunCommand.self)
+        XCTAssertEqual(r.maskedOutput, .hold)
+        XCTAssertNil(try parse(["run", "m.lstm", "--input", "x", "--output", "y"], as: RunCommand.self).maskedOutput)
+        assertRefused(["run", "m.lstm", "--input", "x", "--output", "y", "--masked-output", "repeat"])
+
+        let v = try parse(["verify", "fixtures", "--plot", "plots", "-q"], as: VerifyCommand.self)
+        XCTAssertEqual(v.plot, "plots")
+        XCTAssertTrue(v.messages.quiet)
+        let g = try parse(["verify", "--make-golden", "out", "--model", "m.lstm", "--input", "x.npy", "--initial-c", "c0.npy",
+                           "--sequence-lengths", "l.npy", "--masked-output", "zero", "--expected-cn", "cn.npy", "--name", "case1"],
+                          as: VerifyCommand.self)
+        XCTAssertEqual(g.make.initialC, "c0.npy")
+        XCTAssertEqual(g.make.sequenceLengths, "l.npy")
+        XCTAssertEqual(g.make.maskedOutput, .zero)
+        XCTAssertEqual(g.make.expectedCn, "cn.npy")
+        XCTAssertEqual(g.make.name, "case1")
+
+        let d = try parse(["draw", "m.safetensors", "-o", "m.svg", "--cell", "gru", "--prefix", "rnn."], as: DrawCommand.self)
+        XCTAssertEqual(d.model, "m.safetensors")
+        XCTAssertEqual(d.output, "m.svg")
+        XCTAssertEqual(d.importOptions.options.cell, .gru)
+        XCTAssertEqual(try parse(["draw", "m.lstm", "--output", "x.svg"], as: DrawCommand.self).output, "x.svg")
+        assertRefused(["draw", "m.lstm"])  // no output
+
+        let a = try parse(["analyze", "m.lstm", "--input", "x.npy", "--initial-h", "h0.npy", "--initial-c", "c0.npy",
+                           "--batch-first", "--json", "--svg", "r.svg", "--node", "n", "-q"], as: AnalyzeCommand.self)
+        XCTAssertEqual(a.model, "m.lstm")
+        XCTAssertEqual(a.input, "x.npy")
+        XCTAssertEqual(a.initialH, "h0.npy")
+        XCTAssertEqual(a.initialC, "c0.npy")
+        XCTAssertTrue(a.batchFirst && a.json && a.messages.quiet)
+        XCTAssertEqual(a.svg, "r.svg")
+        XCTAssertEqual(a.importOptions.options.node, "n")
+        assertRefused(["analyze", "m.lstm"])  // no input
+    }
 }

@@ -32,7 +32,7 @@ struct AnalyzeCommand: ParsableCommand {
                   --initial-c c0.npy
             """)
 
-    @Argument(help: "The model (.lstm, .json, .onnx or .safetensors).")
+    @Argument(help: "The model (\(readableFormats)).")
     var model: String
 
     @Option(help: "Input sequence X (.npy, float16/32/64).")

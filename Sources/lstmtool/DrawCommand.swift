@@ -30,7 +30,7 @@ struct DrawCommand: ParsableCommand {
               lstmtool draw model.onnx -o model.svg && rsvg-convert model.svg -o model.png
             """)
 
-    @Argument(help: "The model (.lstm, .json, .onnx or .safetensors).")
+    @Argument(help: "The model (\(readableFormats)).")
     var model: String
 
     @Option(name: .shortAndLong, help: "Where to write the SVG.")
@@ -38,13 +38,15 @@ struct DrawCommand: ParsableCommand {
 
     @OptionGroup var importOptions: ImportFlags
 
+    @OptionGroup var messages: OutputFlags
+
     func run() throws {
         do {
             var notes: [String] = []
             let m = try loadModelForPictures(model, importOptions, notes: &notes)
             let title = URL(fileURLWithPath: model).deletingPathExtension().lastPathComponent
             try AtomicFileWrite.bytes(Array(ModelDiagram.svg(m, title: title).utf8), to: output)
-            printNotes(notes)
+            if !messages.quiet { printNotes(notes) }
         } catch {
             throw fail(error)
         }

@@ -170,6 +170,7 @@ final class CLIParsingTests: XCTestCase {
         XCTAssertEqual(d.output, "m.svg")
         XCTAssertEqual(d.importOptions.options.cell, .gru)
         XCTAssertEqual(try parse(["draw", "m.lstm", "--output", "x.svg"], as: DrawCommand.self).output, "x.svg")
+        XCTAssertTrue(try parse(["draw", "m.lstm", "-o", "x.svg", "--quiet"], as: DrawCommand.self).messages.quiet)
         assertRefused(["draw", "m.lstm"])  // no output
 
         let a = try parse(["analyze", "m.lstm", "--input", "x.npy", "--initial-h", "h0.npy", "--initial-c", "c0.npy",

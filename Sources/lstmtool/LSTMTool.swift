@@ -6,11 +6,14 @@ import LSTMKit
 struct LSTMTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lstmtool",
-        abstract: "Inspect, convert, run and verify recurrent neural network models (RNN, LSTM, GRU).",
+        abstract: "Inspect, convert, run, verify, compare, draw and analyze recurrent neural network models (RNN, LSTM, GRU).",
         discussion: """
-            Models are stored in the .lstm format (docs/FORMAT.md); every command also reads the \
-            lossless JSON form (.json), ONNX (.onnx), PyTorch state dicts (.safetensors) and \
-            torch.save checkpoints (.pt, .pth; read without Python, nothing in them is executed).
+            Models are stored in the .lstm format (docs/FORMAT.md); every command reads \
+            \(readableFormats) (told by content first, then by extension) and convert \
+            writes \(writableFormats). Nothing in a model file is ever executed.
+
+            The f32 kernels are chosen when the program starts from what the CPU has \
+            (LSTMTOOL_KERNEL=portable|avx2|avx512 forces one); settings: docs/CLI.md.
 
             Exit codes: 0 success, 1 invalid input or failure (one line on stderr), \
             2 verification mismatch (verify), 64 usage error.

@@ -76,6 +76,10 @@ struct ConvertCommand: ParsableCommand {
             throw ValidationError("--created must be an RFC 3339 time such as 2026-01-02T03:04:05Z, or none")
         }
         guard (try? ModelFormats.exporter(for: output)) != nil else {
+            let ext = URL(fileURLWithPath: output).pathExtension.lowercased()
+            if let reader = ModelFormats.importers.first(where: { $0.extensions.contains(ext) }) {
+                throw ValidationError("lstmtool reads .\(ext) (\(reader.displayName)) but does not write it; the output must end in \(writableFormats)")
+            }
             throw ValidationError("the output must end in \(writableFormats)")
         }
     }

@@ -41,7 +41,7 @@ struct ImportFlags: ParsableArguments {
 /// "`.lstm`, `.json`, `.onnx`, `.pt`, `.pth` or `.safetensors`": what the registry reads, for help texts.
 let readableFormats = ModelFormats.extensionList(ModelFormats.importers)
 /// What the registry writes.
-let writableFormats = ModelFormats.extensionList(ModelFormats.exporters)
+let writableFormats = ModelFormats.writableExtensionList()
 
 /// `--quiet`: no notes or warnings on stderr (errors are still printed).
 struct OutputFlags: ParsableArguments {

@@ -30,9 +30,17 @@ public protocol ModelImporter: ModelFileFormat {
 
 /// A format lstmtool can write.
 public protocol ModelExporter: ModelFileFormat {
+    /// The extensions a written file may have (by default all of ``ModelFileFormat/extensions``;
+    /// Keras reads `.h5` but writes only `.keras`).
+    var writtenExtensions: [String] { get }
     /// Writes `model` to `path` atomically (a reader never sees a half-written file).
     /// Throws, writing nothing, when the format cannot express the model.
     func export(_ model: Model, to path: String, options: WriteOptions) throws
+}
+
+extension ModelExporter {
+    /// Every extension of the format.
+    public var writtenExtensions: [String] { extensions }
 }
 
 extension ModelImporter {
@@ -126,7 +134,16 @@ public enum ModelFormats {
 
     /// `.lstm, .json, .onnx or .safetensors`: the extensions of `formats`, for messages.
     public static func extensionList(_ formats: [any ModelFileFormat]) -> String {
-        let exts = formats.flatMap(\.extensions).map { "." + $0 }
+        extensionList(formats.flatMap(\.extensions))
+    }
+
+    /// `.lstm, .json, .onnx or .safetensors`: the extensions an output may have, for messages.
+    public static func writableExtensionList() -> String {
+        extensionList(exporters.flatMap(\.writtenExtensions))
+    }
+
+    private static func extensionList(_ extensions: [String]) -> String {
+        let exts = extensions.map { "." + $0 }
         guard exts.count > 1 else { return exts.first ?? "" }
         return exts.dropLast().joined(separator: ", ") + " or " + exts.last!
     }
@@ -145,8 +162,8 @@ public enum ModelFormats {
 
     /// The format a file at `path` is written in, from its extension.
     public static func exporter(for path: String) throws -> any ModelExporter {
-        if let f = exporters.first(where: { $0.extensions.contains(fileExtension(path)) }) { return f }
-        throw LSTMError(.invalidInput, "unknown output format (use \(extensionList(exporters)))", path: path)
+        if let f = exporters.first(where: { $0.writtenExtensions.contains(fileExtension(path)) }) { return f }
+        throw LSTMError(.invalidInput, "unknown output format (use \(writableExtensionList()))", path: path)
     }
 
     /// Reads a model of any known format.

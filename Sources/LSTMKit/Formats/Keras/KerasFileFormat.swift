@@ -8,6 +8,8 @@ struct KerasFileFormat: ModelImporter, ModelExporter {
     let name = "keras"
     let displayName = "Keras model (.keras, .h5)"
     let extensions = ["keras", "h5"]
+    /// Legacy `.h5` is read, not written: Keras 3 writes `.keras`.
+    let writtenExtensions = ["keras"]
 
     static let maxConfigBytes = 1 << 26
     static let maxWeightsBytes = 1 << 34

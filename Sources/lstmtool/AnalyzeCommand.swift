@@ -68,7 +68,11 @@ struct AnalyzeCommand: ParsableCommand {
             }
             let h0 = try initialH.map { try RunIO.readStates($0, model: m, batch: x.batch, cell: false) }
             let c0 = try initialC.map { try RunIO.readStates($0, model: m, batch: x.batch, cell: true) }
-            let report = try Analyzer.analyze(model: m, x: x.x, steps: x.steps, batch: x.batch, initialH: h0, initialC: c0)
+            // Progress on a terminal for inputs long enough to take a while.
+            let progress = Progress(enabled: !messages.quiet && x.steps * x.batch * m.inputSize >= 1 << 20)
+            let report = try Analyzer.analyze(model: m, x: x.x, steps: x.steps, batch: x.batch, initialH: h0, initialC: c0,
+                                              progress: { progress.show($0) })
+            progress.finish()
             if let path = svg {
                 try AtomicFileWrite.bytes(Array(AnalysisPlots.reportSVG(report, model: m, title: model).utf8), to: path)
             }

@@ -90,6 +90,11 @@ struct ConvertCommand: ParsableCommand {
                 throw LSTMError(.invalidInput, "SOURCE_DATE_EPOCH is \"\(v)\", expected a whole number of seconds since 1970-01-01 UTC")
             }
             let importer = try ModelFormats.importer(for: input)
+            // Progress on a terminal for inputs large enough to take a while.
+            let size = (try? FileManager.default.attributesOfItem(atPath: input)[.size] as? Int) ?? 0
+            let progress = Progress(enabled: !messages.quiet && size >= 64 << 20)
+            defer { progress.finish() }
+            progress.show("reading \(input) (\(size >> 20) MiB)…")
             var importOpts = importOptions.options
             if let c = created {
                 importOpts.creationTime = c == "none" ? nil : c
@@ -105,7 +110,12 @@ struct ConvertCommand: ParsableCommand {
                 opts.encoding = .defaultForImports
                 opts.rawWhenNotSmaller = true
             }
+            progress.show("writing \(output)…")
+            if progress.enabled {
+                opts.progress = { done, total in progress.fraction(done, of: total, "writing \(output)") }
+            }
             try ModelFormats.write(result.model, to: output, options: opts)
+            progress.finish()
             if !messages.quiet { printNotes(result.notes) }
         } catch {
             throw fail(error)

@@ -109,6 +109,33 @@ struct RunCommand: ParsableCommand {
         }
     }
 
+    /// Runs `x`, showing progress on a terminal for long sequences: a model that can stream is
+    /// then fed in chunks of steps with its state carried, which gives bitwise the outputs and
+    /// state of one whole run (each row's lengths cut to the chunk), so nothing changes but
+    /// the display.
+    private func runShowingProgress<S: RecurrentScalar>(_ m: RecurrentModel, _ x: Tensor<S>, state: inout RecurrentState<S>,
+                                                         lengths: [Int]?) throws -> Tensor<S> {
+        let steps = x.shape[0]
+        let progress = Progress(enabled: !messages.quiet && steps >= 4096)
+        defer { progress.finish() }
+        guard progress.enabled, m.canStream else {
+            progress.show("running \(steps) steps…")
+            return try m.run(x, state: &state, sequenceLengths: lengths)
+        }
+        let chunk = max(1024, steps / 100)
+        var scalars: [S] = []
+        scalars.reserveCapacity(steps * x.shape[1] * m.outputSize)
+        var start = 0
+        while start < steps {
+            let end = min(steps, start + chunk)
+            let part = lengths.map { $0.map { min(max($0 - start, 0), end - start) } }
+            scalars += try m.run(try x.slice(steps: start..<end), state: &state, sequenceLengths: part).scalars
+            start = end
+            progress.fraction(start, of: steps, "run: step \(start) of \(steps)")
+        }
+        return try Tensor(shape: [steps, x.shape[1], m.outputSize], scalars: scalars)
+    }
+
     /// Reads the inputs in `S`, runs, and encodes the outputs in `S`: no other precision on the way.
     private func runTyped<S: RecurrentScalar>(_ m: RecurrentModel, _: S.Type) throws -> [(path: String, bytes: [UInt8])] {
         let x: Tensor<S> = try TypedRunIO.readInput(input, model: m, batchFirst: batchFirst)
@@ -119,7 +146,7 @@ struct RunCommand: ParsableCommand {
         }
         var state: RecurrentState<S> = try TypedRunIO.readState(h: initialH, c: initialC, model: m, batch: batch)
         let lengths = try sequenceLengths.map { try RunIO.readLengths($0, batch: batch, steps: steps) }
-        var y = try m.run(x, state: &state, sequenceLengths: lengths)
+        var y = try runShowingProgress(m, x, state: &state, lengths: lengths)
         let mode = maskedOutput ?? MaskedOutput.recorded(in: m.definition) ?? .zero
         if mode == .hold, lengths != nil {
             var scalars = y.scalars

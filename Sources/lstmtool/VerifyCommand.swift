@@ -116,10 +116,10 @@ struct VerifyCommand: ParsableCommand {
                 let files = try GoldenCase.discover(under: target)
                 guard !files.isEmpty else { throw LSTMError(.invalidInput, "\(target): no \(GoldenCase.fileName) found below this folder") }
                 // A golden.json that cannot be read is an error of its own case; the others still run.
-                let progress = Progress(total: files.count, enabled: !messages.quiet && files.count > 1)
+                let progress = Progress(enabled: !messages.quiet && files.count > 1)
                 defer { progress.finish() }
                 for (k, file) in files.enumerated() {
-                    progress.update(k, file)
+                    progress.show("[\(k + 1)/\(files.count)] \(file)")
                     do {
                         runCase(try GoldenCase(path: file), nil)
                     } catch {
@@ -227,30 +227,6 @@ struct MakeGoldenOptions: ParsableArguments {
     var name: String?
 
     @OptionGroup var importOptions: ImportFlags
-}
-
-/// Progress on stderr while many cases run: only when stderr is a terminal, so that CI logs
-/// and pipes get nothing extra.
-final class Progress {
-    let total: Int
-    let enabled: Bool
-    private var shown = false
-
-    init(total: Int, enabled: Bool) {
-        self.total = total
-        self.enabled = enabled && isatty(2) == 1
-    }
-
-    func update(_ done: Int, _ what: String) {
-        guard enabled else { return }
-        let text = "[\(done + 1)/\(total)] \(escapingControlCharacters(what))"
-        FileHandleStderr.write("\r\u{1B}[K" + String(text.prefix(120)))
-        shown = true
-    }
-
-    func finish() {
-        if shown { FileHandleStderr.write("\r\u{1B}[K") }
-    }
 }
 
 /// Which precisions `verify` runs.

@@ -333,4 +333,39 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("x.npy"), r.stdout)
         XCTAssertTrue(r.stdout.contains("could not run"), r.stdout)
     }
+
+    /// Long work shows progress on stderr when it is a terminal (here a pseudo-terminal made
+    /// by util-linux's `script`, part of every Debian system), and prints nothing extra into a
+    /// pipe; the outputs are the same bytes either way (run feeds chunks with its state
+    /// carried, which is bitwise the whole run).
+    func testProgressOnlyOnATerminalAndSameOutputs() throws {
+        let dir = KitTest.tempDir(self)
+        var rng = KitTest.RNG(31)
+        let t = 9000, b = 2
+        npy(NpyArray(kind: .float32, shape: [t, b, 4], values: (0..<(t * b * 4)).map { _ in Double(Float(rng.uniform(1))) }), dir + "/x.npy")
+        npy(NpyArray(kind: .int32, shape: [b], values: [Double(t), 5000]), dir + "/l.npy")
+        let model = "fixtures/models/lstm_peephole_all.lstm"
+        let piped = try KitTest.run(["run", model, "--input", dir + "/x.npy", "--output", dir + "/y1.npy", "--sequence-lengths", dir + "/l.npy",
+                                     "--final-h", dir + "/h1.npy", "--final-c", dir + "/c1.npy"])
+        XCTAssertEqual(piped.status, 0, piped.stderr)
+        XCTAssertEqual(piped.stderr, "", "nothing extra into a pipe")
+        let bin = try XCTUnwrap(KitTest.binary)
+        let command = [bin, "run", model, "--input", dir + "/x.npy", "--output", dir + "/y2.npy", "--sequence-lengths", dir + "/l.npy",
+                       "--final-h", dir + "/h2.npy", "--final-c", dir + "/c2.npy"].map { "'\($0)'" }.joined(separator: " ")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qec", command, "/dev/null"]
+        p.currentDirectoryURL = URL(fileURLWithPath: KitTest.root)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let seen = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, seen)
+        XCTAssertTrue(seen.contains("run: step"), "progress on a terminal: \(seen.suffix(200))")
+        for name in ["y", "h", "c"] {
+            XCTAssertEqual(KitTest.read(dir + "/\(name)1.npy"), KitTest.read(dir + "/\(name)2.npy"), "\(name): the same bytes with and without progress")
+        }
+    }
 }

@@ -77,19 +77,25 @@ package struct AnalysisReport: Sendable {
 package enum Analyzer {
     /// Runs the f64 forward pass with its tape and measures gates, memory horizon and
     /// gradient flow. `initialH`/`initialC` are per layer `[D, B, W_k]` (RunIO.readStates).
+    /// `progress`, if given, is told each phase as it starts (a command line shows it).
     package static func analyze(model: Model, x: [Double], steps: Int, batch: Int,
-                               initialH: [[Double]]? = nil, initialC: [[Double]]? = nil) throws -> AnalysisReport {
+                               initialH: [[Double]]? = nil, initialC: [[Double]]? = nil,
+                               progress: ((String) -> Void)? = nil) throws -> AnalysisReport {
         guard steps > 0, batch > 0 else { throw LSTMError(.invalidInput, "analyze needs at least one time step and one batch entry") }
+        progress?("analyze: forward pass over \(steps) steps, recording the gates")
         let tm = TapedModel(model: model, x: x, steps: steps, batch: batch, initialH: initialH, initialC: initialC)
+        progress?("analyze: gate statistics")
         var passes: [PassAnalysis] = []
         for (k, layerTapes) in tm.tapes.enumerated() {
             for tape in layerTapes { passes.append(passAnalysis(tape, layer: k)) }
         }
         let last = tm.weights[tm.weights.count - 1]
+        progress?("analyze: sensitivity of the final state to every input step (reverse mode)")
         let s = tm.inputSensitivity(lastPass: 0)
         let sRev = last.count == 2 ? tm.inputSensitivity(lastPass: 1) : nil
         var cells: [(Int, Pass, [Double])] = []
         for (k, w) in tm.weights.enumerated() where w[0].spec.cell == .lstm {
+            progress?("analyze: cell path of layer \(k)")
             cells.append((k, w[0].pass, tm.cellSensitivity(layer: k, pass: 0).steps))
         }
         return AnalysisReport(steps: steps, batch: batch, passes: passes, inputSensitivity: s, inputSensitivityPass: last[0].pass,

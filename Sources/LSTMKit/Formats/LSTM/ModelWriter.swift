@@ -30,6 +30,10 @@ public struct WriteOptions: Sendable {
     /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
     /// tensor's encoding; zlib streams Huffman-only (on byte-shuffled floats it compresses
     /// best and fastest: LZ77 matches are rare in weights, entropy coding is what pays).
+    /// Called as a `.lstm` file is written with the bytes written so far and the total
+    /// (a command line shows it on a terminal); nil: no reports.
+    public var progress: (@Sendable (_ written: Int, _ total: Int) -> Void)?
+
     public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: DeflateStrategy = .huffmanOnly,
                 rawWhenNotSmaller: Bool = false) {
         self.rawWhenNotSmaller = rawWhenNotSmaller
@@ -124,8 +128,11 @@ public enum ModelWriter {
     /// header cannot), or when writing fails; any old file at `path` is then left untouched.
     public static func write(_ model: Model, to path: String, options: WriteOptions = WriteOptions()) throws {
         let (head, blobs) = try layout(model, options: options, path: path)
+        let total = head.count + blobs.map { $0.gap + $0.blob.count }.reduce(0, +)
+        var written = 0
         try AtomicFile.writeBuffers(path) { emit in
             try head.withUnsafeBytes { try emit($0) }
+            written += head.count
             for (gap, blob) in blobs {
                 try zeros(gap).withUnsafeBytes { try emit($0) }
                 switch blob {
@@ -134,6 +141,8 @@ public enum ModelWriter {
                     try t.withUnsafeBytes { try emit($0) }
                     t.releaseResidentPages()
                 }
+                written += gap + blob.count
+                options.progress?(written, total)
             }
         }
     }

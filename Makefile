@@ -43,6 +43,7 @@ test: deps pydeps
 	$(PY) tools/test_tflite_export.py $(DEBUG_BIN)
 	tools/test_examples.sh
 	python3 tools/check_doc_comments.py
+	tools/check_docs.sh
 	@if [ -f $(SHARED_CHECK) ]; then $(PY) $(SHARED_CHECK) $(DEBUG_BIN); else echo "($(SHARED_CHECK) not present: PyTorch contract check skipped)"; fi
 
 demo: release

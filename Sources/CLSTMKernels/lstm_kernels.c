@@ -23,6 +23,8 @@
 #define NP1 2
 #define KC 256
 #define MRD 1
+#define MRX MR
+#define NPX NPB
 #include "kernel_body.h"
 
 #if defined(__x86_64__)
@@ -36,6 +38,8 @@
 #define NP1 4
 #define KC 256
 #define MRD 3
+#define MRX MR
+#define NPX NPB
 #include "kernel_body.h"
 
 // AVX-512: a 6 × 64 tile is 24 of the 32 zmm registers; m = 1 runs eight panels.
@@ -48,6 +52,8 @@
 #define NP1 8
 #define KC 256
 #define MRD 8
+#define MRX 8 // B ≤ 8: an 8 × 48 tile, 24 accumulators
+#define NPX 3
 #include "kernel_body.h"
 #endif
 
@@ -62,6 +68,8 @@
 #define NP1 4
 #define KC 256
 #define MRD 2
+#define MRX MR
+#define NPX NPB
 #include "kernel_body.h"
 #endif
 

@@ -46,10 +46,12 @@ struct PassRunner<F: EvalScalar> {
         // Not zero-filled first: the product overwrites every element.
         var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
         // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
-        // more than ~8 M multiply-adds: a hand-off costs tens of microseconds).
+        // more than ~8 M multiply-adds: a hand-off costs tens of microseconds), of at least 16
+        // rows each: a slice of fewer rows reads all of W_h per step for little work, so small
+        // batches split each step's recurrent product by column panels instead.
         let perStep = batch * g * (s.outputSize + 8)
-        let slices = F.self == Float.self && threads > 1 && batch >= 2 && perStep * steps >= 1 << 23
-            ? Swift.min(threads, batch) : 1
+        let slices = F.self == Float.self && threads > 1 && batch >= 32 && perStep * steps >= 1 << 23
+            ? Swift.min(threads, batch / 16) : 1
         let spaces = (0..<slices).map { k in Workspace<F>(spec: s, rows: (k + 1) * batch / slices - k * batch / slices) }
         let runner = self, rowsAll = batch
         x.withUnsafeBufferPointer { xp in

@@ -7,6 +7,9 @@
 //   MR       rows of the largest register tile
 //   NPB      panels per tile when m > 1 (MR·NPB·16/VL accumulators must fit in registers)
 //   NP1      panels per tile when m = 1 (independent FMA chains for the matrix–vector case)
+//   MRX      rows of the one tile that takes all of a small m (MR < m ≤ MRX), so that one pass
+//            over the weights serves every row (the recurrent product at B ≤ 8); MRX ≥ MR
+//   NPX      panels per tile of that MRX-row tile (MRX·NPX·16/VL accumulators in registers)
 //   KC       depth block
 //   MRD      rows of the f64 reference tile (MRD·16 doubles of accumulators fit in registers)
 // Written with the compiler's generic vectors (vector_size), so one body serves every path;
@@ -20,6 +23,7 @@
 #define AI static inline __attribute__((always_inline)) TGT
 #define NV (LSTMK_PANEL / VL)
 #define NPMAX (NPB > NP1 ? NPB : NP1)
+#define MRMAX (MRX > MR ? MRX : MR)
 #define RB 96 // rows per row block (an A block of 96·KC floats stays in L2)
 
 typedef float VF __attribute__((vector_size(VL * 4)));
@@ -35,7 +39,7 @@ AI VF FN(splat)(float x) { return x - (VF){0}; }
 // chain in ascending k, whatever mr and np are.
 AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, const float *b,
                  ptrdiff_t pstride, ptrdiff_t kc, float *c, ptrdiff_t ldc, int acc_in) {
-    VF acc[MR][NPMAX * NV];
+    VF acc[MRMAX][NPMAX * NV];
     for (int r = 0; r < mr; r++)
         for (int q = 0; q < np * NV; q++)
             acc[r][q] = acc_in ? FN(load)(c + r * ldc + q * VL) : (VF){0};
@@ -57,6 +61,7 @@ AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, cons
 #define TILE_NP(mr, lim)                                                                  \
     switch (np) {                                                                         \
     case 8: if (8 <= (lim)) { FN(tile)(mr, 8, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
+    case 3: if (3 == (lim)) { FN(tile)(mr, 3, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
     case 4: if (4 <= (lim)) { FN(tile)(mr, 4, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
     case 2: if (2 <= (lim)) { FN(tile)(mr, 2, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
     case 1: FN(tile)(mr, 1, a, lda, b, ps, kc, c, ldc, acc_in); return;                 \
@@ -65,15 +70,17 @@ AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, cons
 static TGT __attribute__((noinline)) void FN(tile_any)(int mr, int np, const float *a, ptrdiff_t lda,
                                                       const float *b, ptrdiff_t ps, ptrdiff_t kc,
                                                       float *c, ptrdiff_t ldc, int acc_in) {
-    switch (mr) { // np ≤ NP1 when m = 1, np ≤ NPB otherwise: see gemm below
+    // np ≤ NP1 when m = 1, np ≤ NPX for the rows above MR (one tile of a small m), np ≤ NPB
+    // otherwise: see gemm below.
+    switch (mr) {
     case 1: TILE_NP(1, NPMAX) break;
     case 2: if (MR >= 2) { TILE_NP(2, NPB) } break;
     case 3: if (MR >= 3) { TILE_NP(3, NPB) } break;
     case 4: if (MR >= 4) { TILE_NP(4, NPB) } break;
     case 5: if (MR >= 5) { TILE_NP(5, NPB) } break;
     case 6: if (MR >= 6) { TILE_NP(6, NPB) } break;
-    case 7: if (MR >= 7) { TILE_NP(7, NPB) } break;
-    case 8: if (MR >= 8) { TILE_NP(8, NPB) } break;
+    case 7: if (MR >= 7) { TILE_NP(7, NPB) } else if (MRX >= 7) { TILE_NP(7, NPX) } break;
+    case 8: if (MR >= 8) { TILE_NP(8, NPB) } else if (MRX >= 8) { TILE_NP(8, NPX) } break;
     }
     __builtin_trap(); // unreachable: gemm asks only for the shapes above
 }
@@ -88,7 +95,12 @@ AI int FN(rows)(ptrdiff_t left) {
 static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k,
                          ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1) {
     const ptrdiff_t ps = k * LSTMK_PANEL, full = n / LSTMK_PANEL;
-    const int group = m == 1 ? NP1 : NPB;
+    // A small m (at most MRX rows) is one tile: one pass over the weights serves every row.
+    // Then nothing reuses a depth slice, so there is no depth blocking either (a block of a
+    // row tile would continue from the partial sums in C: the same chain, the same bits).
+    const int one = m <= MRMAX;
+    const int group = m == 1 ? NP1 : one && m > MR ? NPX : NPB;
+    const ptrdiff_t kcmax = one ? k : KC;
     if (k == 0) {
         for (ptrdiff_t i = 0; i < m; i++)
             for (ptrdiff_t j = p0 * LSTMK_PANEL; j < n && j < p1 * LSTMK_PANEL; j++) c[i * n + j] = 0;
@@ -96,8 +108,8 @@ static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, 
     }
     for (ptrdiff_t i0 = 0; i0 < m; i0 += RB) {
         const ptrdiff_t i1 = m - i0 < RB ? m : i0 + RB;
-        for (ptrdiff_t k0 = 0; k0 < k; k0 += KC) {
-            const ptrdiff_t kc = k - k0 < KC ? k - k0 : KC;
+        for (ptrdiff_t k0 = 0; k0 < k; k0 += kcmax) {
+            const ptrdiff_t kc = k - k0 < kcmax ? k - k0 : kcmax;
             const int acc_in = k0 > 0;
             const ptrdiff_t pend = p1 < full ? p1 : full; // panels with 16 valid columns
             // Panel groups outside, row tiles inside: a group's depth slice is reused by every
@@ -107,7 +119,7 @@ static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, 
                 while (np > 1 && pend - p < np) np /= 2;
                 const float *b = w + p * ps + k0 * LSTMK_PANEL;
                 for (ptrdiff_t i = i0; i < i1;) {
-                    const int mr = FN(rows)(i1 - i);
+                    const int mr = one ? (int)(i1 - i) : FN(rows)(i1 - i);
                     FN(tile_any)(mr, np, a + i * k + k0, k, b, ps, kc, c + i * n + p * LSTMK_PANEL, n, acc_in);
                     i += mr;
                 }
@@ -117,9 +129,9 @@ static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, 
             if (p1 > full && full < (n + LSTMK_PANEL - 1) / LSTMK_PANEL) {
                 const ptrdiff_t cols = n - full * LSTMK_PANEL;
                 const float *b = w + full * ps + k0 * LSTMK_PANEL;
-                float buf[MR * LSTMK_PANEL];
+                float buf[MRMAX * LSTMK_PANEL];
                 for (ptrdiff_t i = i0; i < i1;) {
-                    const int mr = FN(rows)(i1 - i);
+                    const int mr = one ? (int)(i1 - i) : FN(rows)(i1 - i);
                     float *ci = c + i * n + full * LSTMK_PANEL;
                     for (int r = 0; r < mr; r++)
                         for (int j = 0; j < LSTMK_PANEL; j++) buf[r * LSTMK_PANEL + j] = j < cols ? ci[r * n + j] : 0;
@@ -409,6 +421,7 @@ static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdif
 #undef RUN
 #undef TILE_NP
 #undef NPMAX
+#undef MRMAX
 #undef RB
 #undef NV
 #undef AI
@@ -423,6 +436,8 @@ static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdif
 #undef FMADD
 #undef MR
 #undef NPB
+#undef MRX
+#undef NPX
 #undef NP1
 #undef KC
 #undef MRD

@@ -13,8 +13,9 @@ import Foundation
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                 m: Int, k: Int, n: Int, threads: Int) {
     let panels = (n + panelWidth - 1) / panelWidth
-    // Below ~4 MFLOP the hand-off through Dispatch costs more than it saves (batch 1, small H).
-    guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= 4_000_000 else {
+    // Below ~2 MFLOP (tens of microseconds of work) the hand-off through Dispatch costs more
+    // than it saves (batch 1 at H < 512, batch 8 at H < 256).
+    guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= 2_000_000 else {
         lstmk_gemm_f32(a, b, c, m, k, n, 0, panels)
         return
     }

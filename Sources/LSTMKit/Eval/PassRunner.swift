@@ -5,11 +5,11 @@ import LSTMCore
 /// Runs one pass of one layer over the whole batch. All buffers are allocated once, before
 /// the time loop; a step allocates nothing.
 ///
-/// Threads (f32 only): the input projections are one product whose column panels are split
-/// over the threads; the recurrence is split by batch rows — each thread runs the whole time
-/// loop on its own slice of rows (rows never interact), so there is one hand-off per pass,
-/// none per step. With fewer rows than threads, the recurrent product of each step splits its
-/// column panels instead. Every element is computed by one thread in the same order either
+/// Threads (f32 only): large passes are split by batch rows — each thread computes the input
+/// projections of its own slice of rows and runs the whole time loop on it (rows never
+/// interact), chunk after chunk, so there is one hand-off per pass, none per step or chunk.
+/// Otherwise (small passes, fewer rows than threads) one thread runs the pass and large
+/// products split their column panels over the threads. Every element is computed by one thread in the same order either
 /// way, so the results do not depend on the thread count.
 struct PassRunner<F: EvalScalar> {
     let pass: PreparedPass<F>
@@ -46,10 +46,12 @@ struct PassRunner<F: EvalScalar> {
         // Not zero-filled first: the product overwrites every element.
         var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
         // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
-        // more than ~8 M multiply-adds: a hand-off costs tens of microseconds).
+        // more than ~8 M multiply-adds: a hand-off costs tens of microseconds), of at least 16
+        // rows each: a slice of fewer rows reads all of W_h per step for little work, so small
+        // batches split each step's recurrent product by column panels instead.
         let perStep = batch * g * (s.outputSize + 8)
-        let slices = F.self == Float.self && threads > 1 && batch >= 2 && perStep * steps >= 1 << 23
-            ? Swift.min(threads, batch) : 1
+        let slices = F.self == Float.self && threads > 1 && batch >= 32 && perStep * steps >= 1 << 23
+            ? Swift.min(threads, batch / 16) : 1
         let spaces = (0..<slices).map { k in Workspace<F>(spec: s, rows: (k + 1) * batch / slices - k * batch / slices) }
         let runner = self, rowsAll = batch
         x.withUnsafeBufferPointer { xp in
@@ -57,33 +59,50 @@ struct PassRunner<F: EvalScalar> {
                 c.withUnsafeMutableBufferPointer { cp in
                     y.withUnsafeMutableBufferPointer { yp in
                         xw.withUnsafeMutableBufferPointer { op in
-                            for c0 in stride(from: 0, to: steps, by: chunk) {
-                                let c1 = Swift.min(steps, c0 + chunk), n = c1 - c0
-                                // Time indices of this chunk: [t0, t0 + n).
-                                let t0 = chunk == steps ? 0 : (pass.reverse ? steps - c1 : c0)
-                                let tb = (chunk == steps ? steps : n) * batch
-                                // xw[(t − t0)·B + b] = W_x x_t[b] + bias.
-                                pass.wxT.withUnsafeBufferPointer { wp in
-                                    F.gemm(xp.baseAddress! + t0 * batch * inSize, wp.baseAddress!, op.baseAddress!, m: tb, k: inSize, n: g,
-                                           threads: threads)
-                                }
-                                pass.inputBias.withUnsafeBufferPointer { bp in
-                                    let bias = bp.baseAddress!
-                                    for r in 0..<tb {
-                                        let row = op.baseAddress! + r * g
-                                        for j in 0..<g { row[j] = row[j] + bias[j] }
+                            let xw = UnsafeSendable(op.baseAddress!), xs = UnsafeSendable(UnsafeMutablePointer(mutating: xp.baseAddress!))
+                            let hs = UnsafeSendable(hp.baseAddress!), cs = cp.baseAddress.map { UnsafeSendable($0) }
+                            let ys = UnsafeSendable(yp.baseAddress!)
+                            // One slice of rows over every chunk: its own input projections (each
+                            // element is its own chain, so the bits are those of one product over
+                            // the whole batch), then its steps. With several slices, each runs on
+                            // its own thread from the first chunk to the last: one hand-off per pass.
+                            @Sendable func slice(_ k: Int, gemmThreads: Int) {
+                                let lo = k * rowsAll / slices, hi = (k + 1) * rowsAll / slices
+                                for c0 in stride(from: 0, to: steps, by: chunk) {
+                                    let c1 = Swift.min(steps, c0 + chunk), n = c1 - c0
+                                    // Time indices of this chunk: [t0, t0 + n).
+                                    let t0 = chunk == steps ? 0 : (runner.pass.reverse ? steps - c1 : c0)
+                                    let ts = chunk == steps ? steps : n
+                                    // xw[(t − t0)·B + b] = W_x x_t[b] + bias, for this slice's rows b.
+                                    runner.pass.wxT.withUnsafeBufferPointer { wp in
+                                        if lo == 0 && hi == rowsAll {
+                                            F.gemm(xs.p + t0 * rowsAll * inSize, wp.baseAddress!, xw.p, m: ts * rowsAll, k: inSize, n: g,
+                                                   threads: gemmThreads)
+                                        } else {
+                                            for tt in 0..<ts {
+                                                F.gemm(xs.p + ((t0 + tt) * rowsAll + lo) * inSize, wp.baseAddress!, xw.p + (tt * rowsAll + lo) * g,
+                                                       m: hi - lo, k: inSize, n: g, threads: gemmThreads)
+                                            }
+                                        }
                                     }
-                                }
-                                let io = StepIO(xw: UnsafePointer(op.baseAddress!), h: hp.baseAddress!, c: cp.baseAddress,
-                                                y: yp.baseAddress! + yOffset + t0 * batch * yStride, yStride: yStride)
-                                if slices == 1 {
-                                    runner.recur(io, rows: 0..<rowsAll, steps: c0..<c1, t0: t0, ws: spaces[0], gemmThreads: runner.threads)
-                                } else {
-                                    DispatchQueue.concurrentPerform(iterations: slices) { k in
-                                        let lo = k * rowsAll / slices, hi = (k + 1) * rowsAll / slices
-                                        runner.recur(io, rows: lo..<hi, steps: c0..<c1, t0: t0, ws: spaces[k], gemmThreads: 1)
+                                    runner.pass.inputBias.withUnsafeBufferPointer { bp in
+                                        let bias = bp.baseAddress!
+                                        for tt in 0..<ts {
+                                            for r in lo..<hi {
+                                                let row = xw.p + (tt * rowsAll + r) * g
+                                                for j in 0..<g { row[j] = row[j] + bias[j] }
+                                            }
+                                        }
                                     }
+                                    let io = StepIO(xw: UnsafePointer(xw.p), h: hs.p, c: cs?.p,
+                                                    y: ys.p + yOffset + t0 * rowsAll * yStride, yStride: yStride)
+                                    runner.recur(io, rows: lo..<hi, steps: c0..<c1, t0: t0, ws: spaces[k], gemmThreads: gemmThreads)
                                 }
+                            }
+                            if slices == 1 {
+                                slice(0, gemmThreads: runner.threads)
+                            } else {
+                                DispatchQueue.concurrentPerform(iterations: slices) { k in slice(k, gemmThreads: 1) }
                             }
                         }
                     }
@@ -415,6 +434,12 @@ final class Workspace<F: EvalScalar>: @unchecked Sendable {
         rows = [Int](repeating: -1, count: nb)
         scratch = [F](repeating: 0, count: (s.gateCount + 1) * hs)
     }
+}
+
+/// A pointer handed to the threads of a pass, each of which touches only its own rows.
+struct UnsafeSendable<F>: @unchecked Sendable {
+    let p: UnsafeMutablePointer<F>
+    init(_ p: UnsafeMutablePointer<F>) { self.p = p }
 }
 
 /// The buffers one pass's time loop reads and writes, as pointers (shared by the threads of a

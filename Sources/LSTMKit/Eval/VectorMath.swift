@@ -1,5 +1,6 @@
 internal import CLSTMKernels
 import Dispatch
+import Foundation
 import LSTMCore
 
 /// Activations over contiguous runs of values. The f32 path evaluates sigmoid and tanh with
@@ -11,6 +12,10 @@ extension EvalScalar {
     static func activateRun(_ a: Activation, _ p: UnsafeMutablePointer<Self>, _ count: Int) {
         if Self.self == Float.self {
             activateFloatRun(a, UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self), count)
+            return
+        }
+        if Self.self == Double.self {
+            activateDoubleRun(a, UnsafeMutableRawPointer(p).assumingMemoryBound(to: Double.self), count)
             return
         }
         for j in 0..<count { p[j] = activate(a, p[j]) }
@@ -31,6 +36,22 @@ func activateFloatRun(_ a: Activation, _ p: UnsafeMutablePointer<Float>, _ count
 
 /// Nanoseconds per value of the f32 sigmoid and tanh runs, on the current path (for
 /// tools/bench_eval.py diagnostics).
+/// The f64 path's sigmoid and tanh: the same libm functions and the same operations, in the
+/// same order, as `Activation.apply` (so the same bits: the pinned f64 results), compiled here
+/// for Double. `apply` is generic over `Real` and not inlinable across modules, so calling it
+/// per element went through witness tables — about a third of an f64 run's time.
+@inline(__always)
+func activateDoubleRun(_ a: Activation, _ p: UnsafeMutablePointer<Double>, _ count: Int) {
+    switch a.kind {
+    case .sigmoid:
+        for j in 0..<count { p[j] = 1 / (1 + exp(-p[j])) }
+    case .tanh:
+        for j in 0..<count { p[j] = tanh(p[j]) }
+    default:
+        for j in 0..<count { p[j] = a.apply(p[j]) }
+    }
+}
+
 package func measureActivations(count: Int = 4096, repeats: Int = 2000) -> (sigmoid: Double, tanh: Double) {
     var v = (0..<count).map { Float($0 % 97) / 97 * 8 - 4 }
     func run(_ a: Activation) -> Double {

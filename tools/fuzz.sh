@@ -1,38 +1,87 @@
 #!/usr/bin/env bash
-# Fuzzes every reader of untrusted bytes (every model format of the registry, .npy, .npz) with libFuzzer under
-# AddressSanitizer, seeded with the fixtures. CRC checks are skipped in this build only
+# Fuzzes the readers of untrusted bytes (every model format of the registry, .npy, .npz, a
+# .pt's pickle alone, golden.json) with libFuzzer under AddressSanitizer, one campaign per
+# reader, seeded with the fixtures. CRC checks are skipped in this build only
 # (-DLSTMTOOL_FUZZING) so that mutations reach the code behind them.
-#   tools/fuzz.sh [SECONDS]      (default 60)
-set -euo pipefail
+#   tools/fuzz.sh [SECONDS] [READER|all]     (default: 60 seconds for every reader)
+#   tools/fuzz.sh 600 keras                  one reader for ten minutes
+#   FUZZ_RUNS=1000000 tools/fuzz.sh 0 npy    a fixed number of executions instead of a time
+# Each campaign keeps its corpus in .fuzz/corpus/READER (ignored by git), so campaigns build
+# on each other; crashes land in .fuzz/crashes/READER/ and make the script exit 1. Copy a
+# crash into fixtures/fuzz-regressions/READER/ once fixed: FuzzRegressionTests replays them.
+# The last line of each campaign, and .fuzz/stats.tsv, give READER, executions, seconds,
+# corpus files and coverage (libFuzzer's cov/ft) for docs/SECURITY.md.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
+only=${2:-all}
 # -sanitize-coverage: without it only the fuzz target itself is instrumented and libFuzzer sees
 # a few dozen edges; with it every module reports coverage (thousands of edges) and comparisons.
 swift build --product lstmfuzz --sanitize=fuzzer --sanitize=address -Xswiftc -DLSTMTOOL_FUZZING \
   -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp \
-  --scratch-path .build-fuzz >/tmp/lstmfuzz-build.log 2>&1 || { tail -20 /tmp/lstmfuzz-build.log; exit 1; }
-corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
-# Selector bytes come from the harness itself (the registry's order), so a new format is
-# fuzzed without editing this script; seeds are every fixture file of that format's extensions.
-i=0
-prefix() { printf "\\x$(printf %02x "$1")" ; }
-while read -r index name exts; do
+  --scratch-path .build-fuzz >/tmp/lstmfuzz-build.$$.log 2>&1 || { tail -20 /tmp/lstmfuzz-build.$$.log; exit 1; }
+rm -f /tmp/lstmfuzz-build.$$.log
+bin=.build-fuzz/debug/lstmfuzz
+mkdir -p .fuzz
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Seeds: every fixture file of the reader's extensions (small ones), plus a few made here.
+seed() {
+  local name=$1 exts=$2 dir=$3 f
   case $name in
-    npy) files=$(ls fixtures/golden/lstm/*.npy) ;;
-    npz) python3 -c "import numpy as np, sys; np.savez(sys.argv[1], layer0=np.zeros((1,2,3),np.float32))" "$corpus/seed.npz" 2>/dev/null || continue
-         { prefix "$index"; cat "$corpus/seed.npz"; } >"$corpus/npz$((i++))"; rm -f "$corpus/seed.npz"; continue ;;
+    npy) for f in $(ls fixtures/golden/lstm/*.npy fixtures/golden/*/lengths*.npy 2>/dev/null | head -n 12); do cp "$f" "$dir/"; done ;;
+    npz) python3 - "$dir" <<'EOF' 2>/dev/null || true
+import io, sys, zipfile, struct
+def npy(shape):
+    hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" % (repr(tuple(shape)),)
+    hdr = hdr + " " * (63 - (10 + len(hdr)) % 64) + "\n"
+    n = 1
+    for s in shape: n *= s
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + b"\0" * (4 * n)
+for i, comp in enumerate([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]):
+    with zipfile.ZipFile(f"{sys.argv[1]}/seed{i}.npz", "w", comp) as z:
+        z.writestr("layer0.npy", npy((1, 2, 3)))
+        z.writestr("layer1.npy", npy((1, 2, 4)))
+EOF
+    ;;
     pickle) for f in $(find fixtures -type f -name "*.pt" -size -256k | sort | head -n 6); do
               python3 -c "import zipfile, sys; z = zipfile.ZipFile(sys.argv[1]); n = [m for m in z.namelist() if m.endswith('/data.pkl')][0]; sys.stdout.buffer.write(z.read(n))" "$f" \
-                > "$corpus/seed.pkl" 2>/dev/null || continue
-              { prefix "$index"; cat "$corpus/seed.pkl"; } >"$corpus/pickle$((i++))"
-            done; rm -f "$corpus/seed.pkl"; continue ;;
-    *) files=$(for e in ${exts//,/ }; do find fixtures -type f -name "*.$e" -size -256k; done | sort | head -n 12) ;;
+                > "$dir/$(echo "$f" | tr / _).pkl" 2>/dev/null || rm -f "$dir/$(echo "$f" | tr / _).pkl"
+            done ;;
+    golden) for f in $(find fixtures -name golden.json | sort | head -n 24); do cp "$f" "$dir/$(echo "$f" | tr / _)"; done ;;
+    *) for e in ${exts//,/ }; do find fixtures -type f -name "*.$e" -size -256k; done | sort | head -n 16 |
+         while read -r f; do cp "$f" "$dir/$(echo "$f" | tr / _)"; done ;;
   esac
-  for f in $files; do { prefix "$index"; cat "$f"; } >"$corpus/$name$((i++))"; done
-done < <(LSTMFUZZ_LIST=1 SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz)
-echo "seeded $(ls "$corpus" | wc -l) inputs"
-SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time="$seconds" -rss_limit_mb=4096 \
-  -max_len=65536 -print_final_stats=1 "$corpus"; status=$?
-rm -f /dev/shm/lstmfuzz-*
+  # Regression files found earlier seed the campaign too.
+  [ -d "fixtures/fuzz-regressions/$name" ] && cp fixtures/fuzz-regressions/"$name"/* "$dir/" 2>/dev/null
+  return 0
+}
+
+status=0
+while read -r index name exts; do
+  [ "$only" = all ] || [ "$only" = "$name" ] || continue
+  corpus=.fuzz/corpus/$name crashes=.fuzz/crashes/$name
+  mkdir -p "$corpus" "$crashes" "$tmp/seeds-$name"
+  seed "$name" "$exts" "$tmp/seeds-$name"
+  limit=(-max_total_time="$seconds")
+  [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
+  start=$(date +%s)
+  # -timeout: one input may take at most 10 s (a hang is a finding); -rss_limit_mb: 2 GiB.
+  LSTMFUZZ_READER=$name SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 \
+    "$bin" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+    -artifact_prefix="$crashes/" "$corpus" "$tmp/seeds-$name" >"$tmp/$name.log" 2>&1
+  rc=$?
+  end=$(date +%s)
+  execs=$(grep -m1 'stat::number_of_executed_units' "$tmp/$name.log" | awk '{print $2}')
+  cov=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$tmp/$name.log" | tail -1 | sed -nE 's/.*cov: ([0-9]+) ft: ([0-9]+).*/\1 \2/p')
+  files=$(ls "$corpus" | wc -l)
+  if [ $rc -ne 0 ]; then
+    status=1
+    echo "== $name: FAILED (exit $rc); log tail:"; grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$tmp/$name.log" | head -20
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "${execs:-0}" "$((end - start))" "$files" "${cov:-? ?}" "$(date -u +%FT%TZ)" | tee -a .fuzz/stats.tsv |
+    awk -F'\t' '{printf "fuzz %-12s %10s executions in %5s s, corpus %5s files, cov/ft %s\n", $1, $2, $3, $4, $5}'
+  rm -rf /dev/shm/lstmfuzz-*
+done < <(LSTMFUZZ_LIST=1 SWIFT_BACKTRACE=enable=no "$bin")
 exit $status

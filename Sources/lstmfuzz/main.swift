@@ -3,9 +3,12 @@
 //   swift build --product lstmfuzz --sanitize=fuzzer --sanitize=address \
 //       -Xswiftc -DLSTMTOOL_FUZZING --scratch-path .build-fuzz
 //   SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time=60 -rss_limit_mb=4096 CORPUS/
-// The first input byte picks the reader: every model format of the registry
-// (`ModelFormats.importers`, in order), then the .npy and .npz readers and the restricted
-// unpickler alone (a .pt's data.pkl); the rest is its input.
+// Two modes:
+// - `LSTMFUZZ_READER=NAME`: one reader gets the whole input (one campaign per reader, so that
+//   libFuzzer's execution count is that reader's own; what tools/fuzz.sh runs).
+// - otherwise the first input byte picks the reader: every model format of the registry
+//   (`ModelFormats.importers`, in order), then the .npy and .npz readers, the restricted
+//   unpickler alone (a .pt's data.pkl) and golden.json; the rest is its input.
 // `LSTMFUZZ_LIST=1 lstmfuzz` prints the readers with their selector bytes and exits.
 import Foundation
 import LSTMKit
@@ -23,7 +26,11 @@ nonisolated(unsafe) let readers: [(name: String, extensions: [String], read: ([U
         ("npy", ["npy"], { _ = try? Npy.decode($0, name: "fuzz.npy") }),
         ("npz", ["npz"], { _ = try? Npz.decode($0, name: "fuzz.npz") }),
         ("pickle", ["pkl"], { _ = try? TorchPickle.decode($0) }),
+        ("golden", ["json"], { readGolden($0) }),
     ]
+
+/// The reader `LSTMFUZZ_READER` names, when set (nil: the selector byte picks).
+nonisolated(unsafe) var fixedReader: Int?
 
 func importThroughFile(_ format: any ModelImporter, _ bytes: [UInt8]) {
     let path = scratch + "." + (format.extensions.first ?? format.name)
@@ -31,17 +38,37 @@ func importThroughFile(_ format: any ModelImporter, _ bytes: [UInt8]) {
     _ = try? format.importModel(at: path, options: ImportOptions())
 }
 
+/// golden.json is read from a folder of its own (it names files relative to it).
+func readGolden(_ bytes: [UInt8]) {
+    let dir = scratch + "-golden"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    guard FileManager.default.createFile(atPath: dir + "/golden.json", contents: Data(bytes)) else { return }
+    _ = try? GoldenCase(path: dir)
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
-    if ProcessInfo.processInfo.environment["LSTMFUZZ_LIST"] != nil {
+    let env = ProcessInfo.processInfo.environment
+    if env["LSTMFUZZ_LIST"] != nil {
         for (i, r) in readers.enumerated() { print(i, r.name, r.extensions.joined(separator: ",")) }
         exit(0)
+    }
+    if let name = env["LSTMFUZZ_READER"] {
+        guard let i = readers.firstIndex(where: { $0.name == name }) else {
+            FileHandle.standardError.write(Data("lstmfuzz: no reader named \(name) (LSTMFUZZ_LIST=1 lists them)\n".utf8))
+            exit(64)
+        }
+        fixedReader = i
     }
     return 0
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    if let i = fixedReader {
+        readers[i].read(Array(UnsafeBufferPointer(start: data, count: size)))
+        return 0
+    }
     guard size > 0 else { return 0 }
     let bytes = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
     readers[Int(data[0]) % readers.count].read(bytes)

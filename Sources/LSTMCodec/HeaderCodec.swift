@@ -191,8 +191,14 @@ public enum HeaderCodec {
         guard bytes.count <= maxHeaderBytes else {
             throw LSTMError(.malformedHeader, "header of \(bytes.count) bytes is larger than the \(maxHeaderBytes) allowed")
         }
-        // Legitimate headers need a few times their size once unpacked; 16× plus 1 MiB is ample.
-        let budget = BudgetAllocator(budget: bytes.count * 16 + (1 << 20))
+        // The wire rules and counts (FORMAT.md §7 W1–W9) are checked here, on the bytes, so
+        // that what is refused never depends on protobuf-c's internals.
+        let counts = try HeaderWire.check(bytes)
+        // protobuf-c's allocations are bounded by what the walk counted: a message struct, an
+        // unknown-field record, a repeated scalar and a copy of every byte, each with room to
+        // spare. A header that passed the walk never exhausts it; the budget stays as a guard.
+        let budget = BudgetAllocator(budget: bytes.count * 16 + (1 << 20) + counts.messages * 512
+                                     + counts.unknownFields * 64 + counts.repeatedScalars * 16)
         let allocator = budget.pointer
         guard let msg = lstmtool__v1__header__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
             if budget.exhausted {
@@ -223,6 +229,10 @@ public enum HeaderCodec {
                 let kv = m.properties[i]!.pointee
                 metadata.properties.append((try str(kv.key, "metadata.properties[\(i)].key") ?? "",
                                             try str(kv.value, "metadata.properties[\(i)].value") ?? ""))
+            }
+            var keys = Set<String>()
+            for (k, _) in metadata.properties where !keys.insert(k).inserted {
+                throw CodecError.malformed("metadata.properties: the key \"\(k)\" appears more than once")
             }
             metadata.unknownFields = try unknown(m.base, "metadata")
         }

@@ -66,15 +66,39 @@ while read -r index name exts; do
   seed "$name" "$exts" "$tmp/seeds-$name"
   limit=(-max_total_time="$seconds")
   [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
-  start=$(date +%s)
   # -timeout: one input may take at most 10 s (a hang is a finding); -rss_limit_mb: 2 GiB.
+  opts=(-timeout=10)
+  # libhdf5 hangs on some crafted files (docs/SECURITY.md, "HDF5"); lstmtool reads HDF5 in a
+  # worker process with limits, but the fuzzer reads it in process: keras runs in fork mode,
+  # going on past hangs and crashes, which are then checked below against the isolated tool.
+  [ "$name" = keras ] && opts=(-timeout=3 -fork=1 -ignore_timeouts=1 -ignore_crashes=1 -ignore_ooms=1)
+  [ "$name" = keras ] && [ -n "${FUZZ_RUNS:-}" ] && limit=(-max_total_time=$(( FUZZ_RUNS / 300 )))
+  start=$(date +%s)
   LSTMFUZZ_READER=$name SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 \
-    "$bin" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+    "$bin" "${limit[@]}" "${opts[@]}" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$corpus" "$tmp/seeds-$name" >"$tmp/$name.log" 2>&1
   rc=$?
   end=$(date +%s)
   execs=$(grep -m1 'stat::number_of_executed_units' "$tmp/$name.log" | awk '{print $2}')
-  cov=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' "$tmp/$name.log" | tail -1 | sed -nE 's/.*cov: ([0-9]+) ft: ([0-9]+).*/\1 \2/p')
+  # Fork mode prints running totals instead: "#EXECS: cov: … ft: … corp: …".
+  [ -z "$execs" ] && execs=$(grep -oE '^#[0-9]+:' "$tmp/$name.log" | tail -1 | tr -d '#:')
+  if [ "$name" = keras ] && [ $rc -eq 0 ]; then
+    found=$(ls "$crashes" | wc -l)
+    if [ "$found" -gt 0 ]; then
+      if [ -x .build/debug/lstmtool ]; then
+        for f in "$crashes"/*; do
+          out=$(LSTMTOOL_HDF5_TIMEOUT=5 SWIFT_BACKTRACE=enable=no timeout 60 .build/debug/lstmtool inspect "$f" 2>&1 >/dev/null); r=$?
+          if [ $r -ne 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ]; then
+            echo "== keras: $f is not refused in one line by the isolated tool (exit $r): $out"; rc=1
+          fi
+        done
+        echo "keras: $found inputs on which libhdf5 hangs or crashes in process; each is refused in one line by lstmtool, which reads HDF5 in a limited worker"
+      else
+        echo "keras: $found inputs on which libhdf5 hangs or crashes in process (build .build/debug/lstmtool to check them against the isolated reader)"
+      fi
+    fi
+  fi
+  cov=$(grep -E '^#[0-9]+.*cov: ' "$tmp/$name.log" | tail -1 | sed -nE 's/.*cov: ([0-9]+) ft: ([0-9]+).*/\1 \2/p')
   files=$(ls "$corpus" | wc -l)
   if [ $rc -ne 0 ]; then
     status=1

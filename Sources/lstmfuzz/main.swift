@@ -1,8 +1,8 @@
 // libFuzzer entry point: every reader of untrusted bytes must answer with a value or an
 // LSTMError, never a crash, a hang or an unbounded allocation. Build and run (tools/fuzz.sh):
-//   swift build --product lstmfuzz --sanitize=fuzzer --sanitize=address \
-//       -Xswiftc -DLSTMTOOL_FUZZING --scratch-path .build-fuzz
-//   SWIFT_BACKTRACE=enable=no .build-fuzz/debug/lstmfuzz -max_total_time=60 -rss_limit_mb=4096 CORPUS/
+//   swift build -c release --product lstmfuzz --sanitize=fuzzer --sanitize=address \
+//       -Xswiftc -DLSTMTOOL_FUZZING --scratch-path .build-fuzz      (tools/fuzz.sh adds coverage flags)
+//   LSTMFUZZ_READER=npy SWIFT_BACKTRACE=enable=no .build-fuzz/release/lstmfuzz -max_total_time=60 CORPUS/
 // Two modes:
 // - `LSTMFUZZ_READER=NAME`: one reader gets the whole input (one campaign per reader, so that
 //   libFuzzer's execution count is that reader's own; what tools/fuzz.sh runs).

@@ -48,12 +48,14 @@ func readGolden(_ bytes: [UInt8]) {
 
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
-    let env = ProcessInfo.processInfo.environment
-    if env["LSTMFUZZ_LIST"] != nil {
+    // getenv, not ProcessInfo: what Foundation caches here outlives the fork-mode parent's
+    // leak check and would be reported as a leak.
+    if getenv("LSTMFUZZ_LIST") != nil {
         for (i, r) in readers.enumerated() { print(i, r.name, r.extensions.joined(separator: ",")) }
         exit(0)
     }
-    if let name = env["LSTMFUZZ_READER"] {
+    if let value = getenv("LSTMFUZZ_READER") {
+        let name = String(cString: value)
         guard let i = readers.firstIndex(where: { $0.name == name }) else {
             FileHandle.standardError.write(Data("lstmfuzz: no reader named \(name) (LSTMFUZZ_LIST=1 lists them)\n".utf8))
             exit(64)

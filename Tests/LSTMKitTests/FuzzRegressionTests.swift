@@ -19,7 +19,7 @@ final class FuzzRegressionTests: XCTestCase {
                 replayed += 1
                 switch reader {
                 case "keras":
-                    let r = try KitTest.run(["inspect", path], environment: ["LSTMTOOL_HDF5_TIMEOUT": "5"])
+                    let r = try KitTest.run(["inspect", path], environment: ["LSTMTOOL_HDF5_TIMEOUT": "2"])
                     XCTAssertEqual(r.status, 1, "\(name): \(r.stderr)")
                     XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(name): one line: \(r.stderr)")
                 case "npy": _ = try? Npy.decode(bytes, name: name)

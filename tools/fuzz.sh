@@ -90,7 +90,7 @@ while read -r index name exts; do
     if [ "$found" -gt 0 ]; then
       if [ -x .build/debug/lstmtool ]; then
         for f in "$crashes"/*; do
-          out=$(LSTMTOOL_HDF5_TIMEOUT=5 SWIFT_BACKTRACE=enable=no timeout 60 .build/debug/lstmtool inspect "$f" 2>&1 >/dev/null); r=$?
+          out=$(LSTMTOOL_HDF5_TIMEOUT=2 SWIFT_BACKTRACE=enable=no timeout 60 .build/debug/lstmtool inspect "$f" 2>&1 >/dev/null); r=$?
           if [ $r -ne 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ]; then
             echo "== keras: $f is not refused in one line by the isolated tool (exit $r): $out"; rc=1
           fi

@@ -95,7 +95,16 @@ def main():
             # Always write the other model, so that old and new differ.
             src = sources[1] if before == expected[sources[0]] else sources[0]
             p = subprocess.Popen([binary, "convert", src, target], env=env, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0, duration * 1.1))
+            if i % 2 == 0:
+                # Anywhere in the run, start-up and reading included.
+                time.sleep(rng.uniform(0, duration * 1.1))
+            else:
+                # Inside the write: once this writer's temporary file exists, a random moment later.
+                deadline = time.monotonic() + duration * 5
+                while time.monotonic() < deadline and p.poll() is None and \
+                        not [f for f in temporaries(d, "target.lstm") if f".tmp-{p.pid}-" in f]:
+                    time.sleep(0.0005)
+                time.sleep(rng.uniform(0, duration * 0.5))
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
             else:
@@ -109,7 +118,7 @@ def main():
             else:
                 sys.exit(f"kill {i}: the target is neither the old file nor the new one")
             left = temporaries(d, "target.lstm")
-            if left and left != previous_left:
+            if [f for f in left if f".tmp-{p.pid}-" in f]:
                 mid_write += 1
             previous_left = left
             if len(left) > 1:

@@ -118,6 +118,23 @@ public enum HeaderCodec {
             withUnsafePointer(to: &msg) { lstmtool__v1__header__pack($0, buf.baseAddress) }
         }
         precondition(written == size, "protobuf-c packed a different size than it announced")
+        // Never write a header a reader must refuse (a NUL in a string, more properties or
+        // unknown fields than the counts allow, a duplicate property key: FORMAT.md W1–W9, H5).
+        do {
+            _ = try out.withUnsafeBytes { try HeaderWire.check($0) }
+        } catch let e as LSTMError {
+            throw LSTMError(.invalidModel, "this model cannot be written as .lstm: \(e.message)")
+        }
+        let md = h.metadata
+        let strings = [md.name, md.description, md.producerName, md.producerVersion, md.sourceFramework, md.sourceFile, md.created]
+            .compactMap { $0 } + md.properties.flatMap { [$0.key, $0.value] }
+        if let bad = strings.first(where: { $0.utf8.contains(0) }) {
+            throw LSTMError(.invalidModel, "this model cannot be written as .lstm: the metadata string \"\(bad.prefix(40))…\" contains a NUL character (FORMAT.md W8)")
+        }
+        var keys = Set<String>()
+        for (k, _) in h.metadata.properties where !keys.insert(k).inserted {
+            throw LSTMError(.invalidModel, "this model cannot be written as .lstm: the metadata property \"\(k)\" appears more than once")
+        }
         return out
     }
 

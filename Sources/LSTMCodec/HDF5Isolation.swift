@@ -30,9 +30,17 @@ public enum HDF5Isolation {
     /// in this process. Set once at start-up, before any file is read (the CLI sets it).
     nonisolated(unsafe) public static var workerCommand: [String]?
 
-    /// Seconds of wall-clock time one HDF5 file may take in the worker (and, as CPU time, the
-    /// worker's RLIMIT_CPU). `LSTMTOOL_HDF5_TIMEOUT` sets it in the CLI.
-    nonisolated(unsafe) public static var timeoutSeconds = 120
+    /// Seconds of wall-clock time one HDF5 file may take in the worker (and, rounded up, as CPU
+    /// time, the worker's RLIMIT_CPU). `LSTMTOOL_HDF5_TIMEOUT` sets it in the CLI.
+    nonisolated(unsafe) public static var timeoutSeconds: Double = 120
+
+    /// Keep a worker that finished a file cleanly for the next file (the fuzzer reads millions
+    /// of files; the CLI reads one and leaves this off). A worker that failed is never reused.
+    nonisolated(unsafe) public static var reuseWorkers = false
+
+    /// The idle worker kept for reuse, if any.
+    nonisolated(unsafe) static var idle: (pid: pid_t, channel: WorkerChannel, memory: Int)?
+    static let idleLock = WorkerLock()
 
     /// Address space of the worker: this much plus eight times the file's size (the file is
     /// held by the worker, by libhdf5's in-memory driver and, dataset by dataset, in replies).
@@ -67,6 +75,15 @@ public enum HDF5Isolation {
                 case 0:
                     let name = try r.string()
                     let image = try r.bytes()
+                    // A reused worker gets a fresh CPU allowance for each file.
+                    if seconds > 0 {
+                        var usage = rusage()
+                        getrusage(RUSAGE_SELF.rawValue, &usage)
+                        let used = Int(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                        var cpu = rlimit(rlim_cur: rlim_t(used + seconds), rlim_max: rlim_t(used + seconds + 5))
+                        _ = setrlimit(Int32(RLIMIT_CPU.rawValue), &cpu)
+                    }
+                    file = nil
                     file = try HDF5LocalFile(image: image, name: name)
                     reply.u8(0)
                 case let op:
@@ -133,10 +150,20 @@ final class HDF5WorkerClient: @unchecked Sendable {
 
     init(command: [String], image: [UInt8], name: String) throws {
         self.name = name
-        let seconds = HDF5Isolation.timeoutSeconds
+        let seconds = Int(HDF5Isolation.timeoutSeconds.rounded(.up))
         let (extra, overflow) = image.count.multipliedReportingOverflow(by: 8)
-        memory = overflow ? Int.max / 2 : min(Int.max / 2, HDF5Isolation.baseMemoryBytes + extra)
-        deadline = monotonicSeconds() + Double(seconds)
+        let needed = overflow ? Int.max / 2 : min(Int.max / 2, HDF5Isolation.baseMemoryBytes + extra)
+        deadline = monotonicSeconds() + HDF5Isolation.timeoutSeconds
+        var request = WireWriter()
+        request.u8(0)
+        request.string(name)
+        request.bytes(image)
+        if HDF5Isolation.reuseWorkers, let w = HDF5WorkerClient.takeIdle(memory: needed) {
+            (pid, channel, memory) = w
+            _ = try call(request.bytes)
+            return
+        }
+        memory = needed
         var fds: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, streamSocket, 0, &fds) == 0 else {
             throw LSTMError(.io, "cannot start the HDF5 reader process (socketpair: \(String(cString: strerror(errno))))", path: name)
@@ -167,14 +194,31 @@ final class HDF5WorkerClient: @unchecked Sendable {
         }
         pid = child
         channel = WorkerChannel(fd: fds[0], outFD: fds[0])
-        var w = WireWriter()
-        w.u8(0)
-        w.string(name)
-        w.bytes(image)
-        _ = try call(w.bytes)
+        _ = try call(request.bytes)
+    }
+
+    /// The idle worker, when there is one whose memory limit fits.
+    private static func takeIdle(memory: Int) -> (pid_t, WorkerChannel, Int)? {
+        HDF5Isolation.idleLock.lock()
+        defer { HDF5Isolation.idleLock.unlock() }
+        guard let w = HDF5Isolation.idle, w.memory >= memory else { return nil }
+        HDF5Isolation.idle = nil
+        return (w.pid, w.channel, w.memory)
     }
 
     deinit {
+        if HDF5Isolation.reuseWorkers && failure == nil {
+            HDF5Isolation.idleLock.lock()
+            let previous = HDF5Isolation.idle
+            HDF5Isolation.idle = (pid, channel, memory)
+            HDF5Isolation.idleLock.unlock()
+            if let previous { HDF5WorkerClient.end(previous.pid, previous.channel) }
+            return
+        }
+        HDF5WorkerClient.end(pid, channel)
+    }
+
+    private static func end(_ pid: pid_t, _ channel: WorkerChannel) {
         channel.close()
         // Closing the socket ends the worker's loop; a worker that does not end is killed.
         var status: Int32 = 0
@@ -204,9 +248,9 @@ final class HDF5WorkerClient: @unchecked Sendable {
         let sig = status & 0x7f
         let what: String
         if timedOut {
-            what = "it did not finish within \(HDF5Isolation.timeoutSeconds) s"
+            what = "it did not finish within \(secondsText(HDF5Isolation.timeoutSeconds)) s"
         } else if sig == SIGXCPU {
-            what = "it used more than \(HDF5Isolation.timeoutSeconds) s of CPU time"
+            what = "it used more than \(secondsText(HDF5Isolation.timeoutSeconds)) s of CPU time"
         } else if sig != 0 {
             what = "it crashed (signal \(sig)) or ran out of its \(memory >> 20) MiB memory limit"
         } else {
@@ -263,7 +307,9 @@ final class HDF5WorkerClient: @unchecked Sendable {
     }
 }
 
-private final class WorkerLock: @unchecked Sendable {
+private func secondsText(_ s: Double) -> String { s == s.rounded() ? String(Int(s)) : String(s) }
+
+final class WorkerLock: @unchecked Sendable {
     private var m = pthread_mutex_t()
     init() { pthread_mutex_init(&m, nil) }
     deinit { pthread_mutex_destroy(&m) }

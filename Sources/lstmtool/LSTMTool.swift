@@ -35,7 +35,7 @@ struct LSTMTool: ParsableCommand {
             #else
             let me = CommandLine.arguments[0]
             #endif
-            HDF5Reading.useWorkerProcesses(executable: me, timeoutSeconds: timeout, memoryMiB: memory)
+            HDF5Reading.useWorkerProcesses(executable: me, timeoutSeconds: timeout.map(Double.init), memoryMiB: memory)
         }
         main(nil)
     }

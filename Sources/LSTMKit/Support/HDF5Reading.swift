@@ -17,13 +17,17 @@ public enum HDF5Reading {
     /// `workerArgument` (and the limits). Call once at start-up, before any file is read.
     /// - Parameters:
     ///   - executable: a program whose `main` calls `runWorker` for `workerArgument`.
-    ///   - timeoutSeconds: wall-clock and CPU limit per file (default 120).
+    ///   - timeoutSeconds: wall-clock (and, rounded up, CPU) limit per file (default 120).
     ///   - memoryMiB: the worker's fixed address-space allowance, to which eight times the
     ///     file's size is added (default 1024).
-    public static func useWorkerProcesses(executable: String, timeoutSeconds: Int? = nil, memoryMiB: Int? = nil) {
+    ///   - reuse: keep a worker that read a file cleanly for the next file (for programs that
+    ///     read many files, such as the fuzzer); a worker that failed is never reused.
+    public static func useWorkerProcesses(executable: String, timeoutSeconds: Double? = nil, memoryMiB: Int? = nil,
+                                          reuse: Bool = false) {
         HDF5Isolation.workerCommand = [executable, HDF5Isolation.workerArgument]
         if let s = timeoutSeconds { HDF5Isolation.timeoutSeconds = s }
         if let m = memoryMiB { HDF5Isolation.baseMemoryBytes = m << 20 }
+        HDF5Isolation.reuseWorkers = reuse
     }
 
     /// Reads HDF5 in this process again (the default).

@@ -3,7 +3,7 @@
 # .pt's pickle alone, golden.json) with libFuzzer under AddressSanitizer, one campaign per
 # reader, seeded with the fixtures. CRC checks are skipped in this build only
 # (-DLSTMTOOL_FUZZING) so that mutations reach the code behind them.
-#   tools/fuzz.sh [SECONDS] [READER|all]     (default: 60 seconds for every reader)
+#   tools/fuzz.sh [SECONDS] [READER[,READER…]|all]     (default: 60 seconds for every reader)
 #   tools/fuzz.sh 600 keras                  one reader for ten minutes
 #   FUZZ_RUNS=1000000 tools/fuzz.sh 0 npy    a fixed number of executions instead of a time
 # Each campaign keeps its corpus in .fuzz/corpus/READER (ignored by git), so campaigns build
@@ -61,7 +61,7 @@ EOF
 
 status=0
 while read -r index name exts; do
-  [ "$only" = all ] || [ "$only" = "$name" ] || continue
+  [ "$only" = all ] || [[ ",$only," == *",$name,"* ]] || continue
   corpus=.fuzz/corpus/$name crashes=.fuzz/crashes/$name
   mkdir -p "$corpus" "$crashes" "$tmp/seeds-$name"
   seed "$name" "$exts" "$tmp/seeds-$name"

@@ -44,7 +44,9 @@ public final class HDF5File: @unchecked Sendable {
     public let name: String
     private enum Backend {
         case local(HDF5LocalFile)
+        #if os(Linux)
         case remote(HDF5WorkerClient)
+        #endif
     }
     private let backend: Backend
     /// The most links a group may list, and the largest attribute read.
@@ -62,11 +64,13 @@ public final class HDF5File: @unchecked Sendable {
         guard HDF5File.looksLikeHDF5(image) else {
             throw LSTMError(.badMagic, "not an HDF5 file (no HDF5 signature)", path: name)
         }
+        #if os(Linux)
         if let command = HDF5Isolation.workerCommand {
             backend = .remote(try HDF5WorkerClient(command: command, image: image, name: name))
-        } else {
-            backend = .local(try HDF5LocalFile(image: image, name: name))
+            return
         }
+        #endif
+        backend = .local(try HDF5LocalFile(image: image, name: name))
     }
 
     /// The kind of object at `path` (`/a/b` or `a/b`, relative to the root), nil when no link
@@ -74,7 +78,9 @@ public final class HDF5File: @unchecked Sendable {
     public func kind(of path: String) throws -> HDF5ObjectKind? {
         switch backend {
         case .local(let f): return try f.kind(of: path)
+        #if os(Linux)
         case .remote(let r): return try r.kind(of: path)
+        #endif
         }
     }
 
@@ -82,7 +88,9 @@ public final class HDF5File: @unchecked Sendable {
     public func children(of path: String) throws -> [String] {
         switch backend {
         case .local(let f): return try f.children(of: path)
+        #if os(Linux)
         case .remote(let r): return try r.children(of: path)
+        #endif
         }
     }
 
@@ -90,7 +98,9 @@ public final class HDF5File: @unchecked Sendable {
     public func strings(attribute: String, of path: String) throws -> [String]? {
         switch backend {
         case .local(let f): return try f.strings(attribute: attribute, of: path)
+        #if os(Linux)
         case .remote(let r): return try r.strings(attribute: attribute, of: path)
+        #endif
         }
     }
 
@@ -98,7 +108,9 @@ public final class HDF5File: @unchecked Sendable {
     public func dataset(_ path: String, limit: Int) throws -> HDF5Dataset {
         switch backend {
         case .local(let f): return try f.dataset(path, limit: limit)
+        #if os(Linux)
         case .remote(let r): return try r.dataset(path, limit: limit)
+        #endif
         }
     }
 }

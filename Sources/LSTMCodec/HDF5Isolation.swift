@@ -21,6 +21,7 @@ private let streamSocket = SOCK_STREAM
 #endif
 import LSTMCore
 
+#if os(Linux)
 /// How HDF5 files are read: in this process (the library's default), or in a worker process.
 public enum HDF5Isolation {
     /// The hidden first argument that makes the command-line tool run as an HDF5 worker.
@@ -447,3 +448,16 @@ struct WireReader {
 
     mutating func string() throws -> String { String(decoding: try bytes(), as: UTF8.self) }
 }
+
+#else
+/// How HDF5 files are read. Worker processes are implemented for Linux; elsewhere HDF5 is
+/// always read in this process and these settings have no effect.
+public enum HDF5Isolation {
+    public static let workerArgument = "__hdf5-worker"
+    nonisolated(unsafe) public static var workerCommand: [String]?
+    nonisolated(unsafe) public static var timeoutSeconds: Double = 120
+    nonisolated(unsafe) public static var reuseWorkers = false
+    nonisolated(unsafe) public static var baseMemoryBytes = 1 << 30
+    public static func runWorker(arguments: [String]) -> Never { exit(64) }
+}
+#endif

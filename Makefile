@@ -1,6 +1,6 @@
 # lstmtool: every entry point installs what it needs on a fresh Debian machine.
 #   make demo   build and run the tool on the bundled fixtures
-#   make test   build and run every test (the command CI runs)
+#   make test   build and run every test (CI runs it, then test-asan and fuzz-smoke: .ci/run)
 #   make bench  performance numbers for docs/PERFORMANCE.md
 SHELL := /bin/bash
 SWIFT ?= swift
@@ -11,7 +11,7 @@ SHARED_CHECK := ../shared/tools/check_cli.py
 DEBUG_BIN := .build/debug/lstmtool
 RELEASE_BIN := .build/release/lstmtool
 
-.PHONY: deps pydeps build release test demo bench clean
+.PHONY: deps pydeps build release test test-asan fuzz-smoke test-tsan demo bench clean
 
 ## System packages (apt), installed only when missing.
 deps:
@@ -44,7 +44,25 @@ test: deps pydeps
 	tools/test_examples.sh
 	python3 tools/check_doc_comments.py
 	tools/check_docs.sh
+	python3 tools/test_bombs.py $(DEBUG_BIN)
+	python3 tools/test_kill_write.py $(DEBUG_BIN) 300 16
 	@if [ -f $(SHARED_CHECK) ]; then $(PY) $(SHARED_CHECK) $(DEBUG_BIN); else echo "($(SHARED_CHECK) not present: PyTorch contract check skipped)"; fi
+
+## The XCTest suite again under AddressSanitizer (Swift and C targets) with
+## UndefinedBehaviorSanitizer on the C targets (docs/SECURITY.md), in a build folder of its own.
+ASAN_FLAGS := --sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize=function -Xcc -fno-sanitize-recover=undefined
+test-asan: deps
+	$(SWIFT) build --build-tests $(ASAN_FLAGS) --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 SWIFT_BACKTRACE=enable=no \
+	  $(SWIFT) test --skip-build $(ASAN_FLAGS) --scratch-path .build-asan --disable-swift-testing
+
+## A few seconds of libFuzzer + AddressSanitizer on every reader (tools/fuzz.sh READER for more).
+fuzz-smoke: deps
+	tools/fuzz.sh 5 all
+
+## ThreadSanitizer over the threaded tests (not in CI: tools/tsan.sh).
+test-tsan: deps
+	tools/tsan.sh
 
 demo: release
 	@set -e; out=$$(mktemp -d); \

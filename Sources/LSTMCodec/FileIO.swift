@@ -139,7 +139,10 @@ public enum AtomicFile {
     private static func stage(_ path: String, _ produce: (((UnsafeRawBufferPointer) throws -> Void)) throws -> Void) throws -> String {
         let dir = directoryOf(path)
         let name = path.split(separator: "/").last.map(String.init) ?? path
-        var template = Array("\(dir)/.\(name).tmp-XXXXXX".utf8CString)
+        // The temporary file's name carries this process's id, so that a later write of the
+        // same target can tell a file left by a killed writer from one being written now.
+        removeStaleTemporaries(of: name, in: dir)
+        var template = Array("\(dir)/\(temporaryPrefix(name))\(getpid())-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw LSTMError(.io, "\(path): cannot create a temporary file in \(dir) (\(String(cString: strerror(errno))))") }
         let tmpPath = String(cString: template.map { $0 })
@@ -166,6 +169,35 @@ public enum AtomicFile {
         guard fsync(fd) == 0 else { throw LSTMError(.io, "\(path): fsync failed (\(String(cString: strerror(errno))))") }
         staged = true
         return tmpPath
+    }
+
+    /// The name every temporary file of target `name` starts with: `.NAME.tmp-`, then the
+    /// writing process's id, `-` and six random characters.
+    static func temporaryPrefix(_ name: String) -> String { ".\(name).tmp-" }
+
+    /// Removes the temporary files a killed writer of `name` left in `dir`: regular files of
+    /// this user named `.NAME.tmp-PID-XXXXXX` whose process no longer exists. A live writer's
+    /// file (its process exists, even if the id was reused) is never touched.
+    static func removeStaleTemporaries(of name: String, in dir: String) {
+        let prefix = temporaryPrefix(name)
+        guard let d = opendir(dir) else { return }
+        defer { closedir(d) }
+        var stale: [String] = []
+        while let entry = readdir(d) {
+            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            guard entryName.hasPrefix(prefix) else { continue }
+            let rest = entryName.dropFirst(prefix.count)
+            guard let dash = rest.firstIndex(of: "-"), rest[rest.index(after: dash)...].count == 6,
+                  let pid = Int32(rest[..<dash]), pid > 0, pid != getpid() else { continue }
+            guard kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            var st = stat()
+            let full = "\(dir)/\(entryName)"
+            guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid() else { continue }
+            stale.append(full)
+        }
+        for f in stale { unlink(f) }
     }
 
     /// Renames staged temporary files into place, then flushes their folders.

@@ -35,11 +35,20 @@ public enum HDF5ObjectKind: Sendable {
     case group, dataset, other
 }
 
-/// An HDF5 file opened read-only from its bytes.
+/// An HDF5 file opened read-only from its bytes: in this process, or — when
+/// `HDF5Isolation.workerCommand` is set, as the command-line tool does — in a child process
+/// with memory and time limits, so that libhdf5 crashing, hanging or allocating without bound
+/// on a hostile file ends in a one-line error (docs/SECURITY.md, "HDF5").
 public final class HDF5File: @unchecked Sendable {
     /// The file's name, for messages.
     public let name: String
-    private let file: hid_t
+    private enum Backend {
+        case local(HDF5LocalFile)
+        #if os(Linux)
+        case remote(HDF5WorkerClient)
+        #endif
+    }
+    private let backend: Backend
     /// The most links a group may list, and the largest attribute read.
     public static let maxChildren = 100_000
     public static let maxAttributeBytes = 1 << 26
@@ -49,8 +58,71 @@ public final class HDF5File: @unchecked Sendable {
         head.count >= 8 && head[0..<8].elementsEqual([0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A])
     }
 
-    /// Opens the HDF5 file whose bytes are `image` (copied by the library).
+    /// Opens the HDF5 file whose bytes are `image`.
     public init(image: [UInt8], name: String) throws {
+        self.name = name
+        guard HDF5File.looksLikeHDF5(image) else {
+            throw LSTMError(.badMagic, "not an HDF5 file (no HDF5 signature)", path: name)
+        }
+        #if os(Linux)
+        if let command = HDF5Isolation.workerCommand {
+            backend = .remote(try HDF5WorkerClient(command: command, image: image, name: name))
+            return
+        }
+        #endif
+        backend = .local(try HDF5LocalFile(image: image, name: name))
+    }
+
+    /// The kind of object at `path` (`/a/b` or `a/b`, relative to the root), nil when no link
+    /// leads there.
+    public func kind(of path: String) throws -> HDF5ObjectKind? {
+        switch backend {
+        case .local(let f): return try f.kind(of: path)
+        #if os(Linux)
+        case .remote(let r): return try r.kind(of: path)
+        #endif
+        }
+    }
+
+    /// The names of the links in the group at `path`, in name order.
+    public func children(of path: String) throws -> [String] {
+        switch backend {
+        case .local(let f): return try f.children(of: path)
+        #if os(Linux)
+        case .remote(let r): return try r.children(of: path)
+        #endif
+        }
+    }
+
+    /// The strings an attribute holds; nil when the object has no such attribute.
+    public func strings(attribute: String, of path: String) throws -> [String]? {
+        switch backend {
+        case .local(let f): return try f.strings(attribute: attribute, of: path)
+        #if os(Linux)
+        case .remote(let r): return try r.strings(attribute: attribute, of: path)
+        #endif
+        }
+    }
+
+    /// The floating-point dataset at `path` as little-endian bytes; refuses more than `limit` bytes.
+    public func dataset(_ path: String, limit: Int) throws -> HDF5Dataset {
+        switch backend {
+        case .local(let f): return try f.dataset(path, limit: limit)
+        #if os(Linux)
+        case .remote(let r): return try r.dataset(path, limit: limit)
+        #endif
+        }
+    }
+}
+
+/// An HDF5 file opened in this process through libhdf5 (what the worker process uses).
+final class HDF5LocalFile: @unchecked Sendable {
+    /// The file's name, for messages.
+    let name: String
+    private let file: hid_t
+
+    /// Opens the HDF5 file whose bytes are `image` (copied by the library).
+    init(image: [UInt8], name: String) throws {
         self.name = name
         guard HDF5File.looksLikeHDF5(image) else {
             throw LSTMError(.badMagic, "not an HDF5 file (no HDF5 signature)", path: name)
@@ -82,7 +154,7 @@ public final class HDF5File: @unchecked Sendable {
     /// The kind of object at `path` (`/a/b` or `a/b`, relative to the root), nil when no link
     /// leads there. Each component is checked in turn, so a missing group is "absent", while
     /// a damaged one is an error.
-    public func kind(of path: String) throws -> HDF5ObjectKind? {
+    func kind(of path: String) throws -> HDF5ObjectKind? {
         try withHDF5 { try kindLocked(path) }
     }
 
@@ -108,7 +180,7 @@ public final class HDF5File: @unchecked Sendable {
     }
 
     /// The names of the links in the group at `path`, in name order.
-    public func children(of path: String) throws -> [String] {
+    func children(of path: String) throws -> [String] {
         try withHDF5 {
             let g = H5Gopen2(file, path.isEmpty ? "/" : path, lstm_h5p_default())
             guard g >= 0 else { throw fail("HDF5 cannot open the group \(path)") }
@@ -132,7 +204,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// The strings an attribute holds (one for a scalar, one per element for a 1-D array),
     /// fixed-length or variable-length; nil when the object has no such attribute.
-    public func strings(attribute: String, of path: String) throws -> [String]? {
+    func strings(attribute: String, of path: String) throws -> [String]? {
         try withHDF5 {
             let obj = H5Oopen(file, path.isEmpty ? "/" : path, lstm_h5p_default())
             guard obj >= 0 else { throw fail("HDF5 cannot open the object \(path)") }
@@ -196,7 +268,7 @@ public final class HDF5File: @unchecked Sendable {
 
     /// The floating-point dataset at `path` (float16, float32 or float64, either byte order),
     /// as little-endian bytes; refuses more than `limit` bytes.
-    public func dataset(_ path: String, limit: Int) throws -> HDF5Dataset {
+    func dataset(_ path: String, limit: Int) throws -> HDF5Dataset {
         try withHDF5 {
             let d = H5Dopen2(file, path, lstm_h5p_default())
             guard d >= 0 else { throw fail("HDF5 cannot open the dataset \(path)") }

@@ -118,6 +118,23 @@ public enum HeaderCodec {
             withUnsafePointer(to: &msg) { lstmtool__v1__header__pack($0, buf.baseAddress) }
         }
         precondition(written == size, "protobuf-c packed a different size than it announced")
+        // Never write a header a reader must refuse (a NUL in a string, more properties or
+        // unknown fields than the counts allow, a duplicate property key: FORMAT.md W1–W9, H5).
+        do {
+            _ = try out.withUnsafeBytes { try HeaderWire.check($0) }
+        } catch let e as LSTMError {
+            throw LSTMError(.invalidModel, "this model cannot be written as .lstm: \(e.message)")
+        }
+        let md = h.metadata
+        let strings = [md.name, md.description, md.producerName, md.producerVersion, md.sourceFramework, md.sourceFile, md.created]
+            .compactMap { $0 } + md.properties.flatMap { [$0.key, $0.value] }
+        if let bad = strings.first(where: { $0.utf8.contains(0) }) {
+            throw LSTMError(.invalidModel, "this model cannot be written as .lstm: the metadata string \"\(bad.prefix(40))…\" contains a NUL character (FORMAT.md W8)")
+        }
+        var keys = Set<String>()
+        for (k, _) in h.metadata.properties where !keys.insert(k).inserted {
+            throw LSTMError(.invalidModel, "this model cannot be written as .lstm: the metadata property \"\(k)\" appears more than once")
+        }
         return out
     }
 
@@ -191,8 +208,14 @@ public enum HeaderCodec {
         guard bytes.count <= maxHeaderBytes else {
             throw LSTMError(.malformedHeader, "header of \(bytes.count) bytes is larger than the \(maxHeaderBytes) allowed")
         }
-        // Legitimate headers need a few times their size once unpacked; 16× plus 1 MiB is ample.
-        let budget = BudgetAllocator(budget: bytes.count * 16 + (1 << 20))
+        // The wire rules and counts (FORMAT.md §7 W1–W9) are checked here, on the bytes, so
+        // that what is refused never depends on protobuf-c's internals.
+        let counts = try HeaderWire.check(bytes)
+        // protobuf-c's allocations are bounded by what the walk counted: a message struct, an
+        // unknown-field record, a repeated scalar and a copy of every byte, each with room to
+        // spare. A header that passed the walk never exhausts it; the budget stays as a guard.
+        let budget = BudgetAllocator(budget: bytes.count * 16 + (1 << 20) + counts.messages * 512
+                                     + counts.unknownFields * 64 + counts.repeatedScalars * 16)
         let allocator = budget.pointer
         guard let msg = lstmtool__v1__header__unpack(allocator, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)) else {
             if budget.exhausted {
@@ -223,6 +246,10 @@ public enum HeaderCodec {
                 let kv = m.properties[i]!.pointee
                 metadata.properties.append((try str(kv.key, "metadata.properties[\(i)].key") ?? "",
                                             try str(kv.value, "metadata.properties[\(i)].value") ?? ""))
+            }
+            var keys = Set<String>()
+            for (k, _) in metadata.properties where !keys.insert(k).inserted {
+                throw CodecError.malformed("metadata.properties: the key \"\(k)\" appears more than once")
             }
             metadata.unknownFields = try unknown(m.base, "metadata")
         }

@@ -103,7 +103,14 @@ public enum Zlib {
                 }
                 if status == Z_STREAM_END { break }
                 if status == Z_BUF_ERROR && s.pointee.avail_in == 0 && inLeft == 0 {
+                    // A truncated stream, whether in its deflate data or in its Adler-32 (B2).
+                    if Int(s.pointee.total_out) == expectedSize {
+                        throw LSTMError(.sizeMismatch, "\(what): zlib stream ends early: it stops before its Adler-32 checksum (truncated)")
+                    }
                     throw LSTMError(.sizeMismatch, "\(what): zlib stream ends early: inflated \(s.pointee.total_out) of the declared \(expectedSize) bytes")
+                }
+                if status == Z_NEED_DICT {
+                    throw LSTMError(.checksum, "\(what): CRC mismatch: the compressed blob is corrupt (its zlib stream asks for a preset dictionary)")
                 }
                 if status != Z_OK && status != Z_BUF_ERROR {
                     let msg = s.pointee.msg.map { String(cString: $0) } ?? "error \(status)"

@@ -21,6 +21,27 @@ struct LSTMTool: ParsableCommand {
         version: LSTMKitVersion.string,
         subcommands: [InspectCommand.self, ConvertCommand.self, RunCommand.self, VerifyCommand.self,
                       DiffCommand.self, DrawCommand.self, AnalyzeCommand.self])
+
+    /// Runs as an HDF5 worker when re-executed for one (docs/SECURITY.md, "HDF5"); otherwise
+    /// reads HDF5 through such workers and parses the command line.
+    static func main() {
+        let args = CommandLine.arguments
+        if args.count > 1 && args[1] == HDF5Reading.workerArgument {
+            HDF5Reading.runWorker(arguments: Array(args.dropFirst(2)))
+        }
+        let env = ProcessInfo.processInfo.environment
+        if env["LSTMTOOL_HDF5_IN_PROCESS"] != "1" {
+            let timeout = env["LSTMTOOL_HDF5_TIMEOUT"].flatMap { Int($0) }.flatMap { $0 > 0 && $0 < 1 << 20 ? $0 : nil }
+            let memory = env["LSTMTOOL_HDF5_MEMORY_MIB"].flatMap { Int($0) }.flatMap { $0 > 0 && $0 < 1 << 30 ? $0 : nil }
+            #if os(Linux)
+            let me = "/proc/self/exe"
+            #else
+            let me = CommandLine.arguments[0]
+            #endif
+            HDF5Reading.useWorkerProcesses(executable: me, timeoutSeconds: timeout.map(Double.init), memoryMiB: memory)
+        }
+        main(nil)
+    }
 }
 
 /// Prints one line on stderr and exits 1: what went wrong and where.

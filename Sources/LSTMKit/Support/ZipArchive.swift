@@ -25,6 +25,8 @@ package struct ZipArchive: Sendable {
 
     /// The most members an archive may have.
     package static let maxEntries = 100_000
+    /// The most a deflated member may expand (deflate's own limit is about 1032:1).
+    package static let maxInflateRatio = 1032
     /// The file's path or name, for messages.
     package let name: String
     /// Members in central-directory order.
@@ -79,6 +81,11 @@ package struct ZipArchive: Sendable {
             }
             data = stored
         case 8:
+            // Deflate cannot expand more than about 1032:1: a member declaring more is refused
+            // before its buffer is allocated (a zip bomb's declared size is checked, never trusted).
+            guard e.size <= e.compressedSize * ZipArchive.maxInflateRatio + 64 else {
+                throw LSTMError(.sizeMismatch, "member \(e.name) declares \(e.size) bytes, more than its \(e.compressedSize) deflated bytes can hold", path: name)
+            }
             data = try Zlib.inflateRaw(stored, expectedSize: e.size, what: "\(name): \(e.name)")
         default:
             throw LSTMError(.unsupported, "member \(e.name) uses zip compression method \(e.method); only stored and deflate are supported", path: name)

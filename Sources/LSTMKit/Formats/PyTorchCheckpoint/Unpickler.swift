@@ -173,7 +173,7 @@ struct Unpickler {
     /// The most memo entries.
     static let maxMemoEntries = 1_000_000
     /// The most values (containers, container elements and stack pushes) one pickle may make.
-    static let maxObjects = 4_000_000
+    static let maxObjects = 1_000_000
     /// The longest string, bytes object or global name.
     static let maxStringBytes = 1 << 20
     /// The most dimensions a tensor may have.

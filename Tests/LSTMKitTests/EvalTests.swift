@@ -356,10 +356,16 @@ final class EvalTests: XCTestCase {
     /// The f32 matrix products split their columns over threads when the work is large; every
     /// element is still summed by one thread in the same order, so the outputs must be
     /// bitwise identical for any thread count.
+    /// B = 7 reaches the split of each step's product by column panels; B = 40 the split of
+    /// the batch rows over threads (from 16 rows per thread).
     func testF32OutputsDoNotDependOnTheThreadCount() throws {
+        for b in [7, 40] { try checkThreadIndependence(batch: b) }
+    }
+
+    func checkThreadIndependence(batch b: Int) throws {
         let dir = KitTest.tempDir(self)
         var rng = KitTest.RNG(5)
-        let h = 96, i = 64, t = 30, b = 7
+        let h = 96, i = 64, t = 30
         func uniform(_ n: Int, _ scale: Double) -> [Float] { (0..<n).map { _ in Float(rng.uniform(scale)) } }
         // Bidirectional, so that the two passes also run on two threads.
         let spec = LayerSpec(cell: .lstm, inputSize: i, hiddenSize: h, direction: .bidirectional)

@@ -180,8 +180,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         keras_fixtures(tmp)
         generic_models(tmp)
-        # Legacy .h5 output is refused (lstmtool writes .keras).
-        check_refusal("export to .h5 refused", os.path.join(ROOT, "fixtures", "models", "lstm.lstm"), os.path.join(tmp, "x.h5"), ".keras")
+        # Legacy .h5 output is a usage error (exit 64) saying .h5 is read, not written.
+        out = os.path.join(tmp, "x.h5")
+        r = tool("convert", os.path.join(ROOT, "fixtures", "models", "lstm.lstm"), out)
+        ok = r.returncode == 64 and "reads .h5" in r.stderr and ".keras" in r.stderr and not os.path.exists(out)
+        report("export to .h5 refused", ok, "usage error: " + r.stderr.strip().splitlines()[0] if ok else f"rc={r.returncode} stderr={r.stderr.strip()!r}")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -27,13 +27,13 @@ public struct WriteOptions: Sendable {
     /// Formats whose files fix the batch size (TFLite's state tensors): the batch the file is made for.
     public var batchSize: Int = 1
 
-    /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
-    /// tensor's encoding; zlib streams Huffman-only (on byte-shuffled floats it compresses
-    /// best and fastest: LZ77 matches are rare in weights, entropy coding is what pays).
     /// Called as a `.lstm` file is written with the bytes written so far and the total
     /// (a command line shows it on a terminal); nil: no reports.
     public var progress: (@Sendable (_ written: Int, _ total: Int) -> Void)?
 
+    /// The default (see docs/PERFORMANCE.md for the measurements behind it): keep each
+    /// tensor's encoding; zlib streams Huffman-only (on byte-shuffled floats it compresses
+    /// best and fastest: LZ77 matches are rare in weights, entropy coding is what pays).
     public init(encoding: Encoding? = nil, level: Int32 = 6, strategy: DeflateStrategy = .huffmanOnly,
                 rawWhenNotSmaller: Bool = false) {
         self.rawWhenNotSmaller = rawWhenNotSmaller

@@ -11,7 +11,7 @@ SHARED_CHECK := ../shared/tools/check_cli.py
 DEBUG_BIN := .build/debug/lstmtool
 RELEASE_BIN := .build/release/lstmtool
 
-.PHONY: deps pydeps build release test test-asan fuzz-smoke test-tsan demo bench clean
+.PHONY: deps pydeps build release test check test-asan fuzz-smoke test-tsan demo bench clean
 
 ## System packages (apt), installed only when missing.
 deps:
@@ -33,7 +33,11 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
-test: deps pydeps
+## Everything CI runs: the suite, then the suite under sanitizers and a short fuzz of every reader.
+test: check test-asan fuzz-smoke
+
+## The test suite and every cross-check, without the sanitizer build and the fuzzer (quicker).
+check: deps pydeps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(DEBUG_BIN) verify fixtures

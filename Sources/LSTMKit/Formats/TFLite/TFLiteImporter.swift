@@ -30,6 +30,11 @@ enum TFLiteImporter {
         func code(_ op: Int) -> Int32 { opCodes[Int(ops[op].opcodeIndex ?? 0)] }
         func inputs(_ op: Int) -> [Int32] { ops[op].inputs ?? [] }
         func outputs(_ op: Int) -> [Int32] { ops[op].outputs ?? [] }
+        /// The operator's first input, nil when it has none or it is the absent marker (−1).
+        func input0(_ op: Int) -> Int32? {
+            guard let t = inputs(op).first, t >= 0, Int(t) < tensors.count else { return nil }
+            return t
+        }
         func name(_ t: Int32) -> String { tensors[Int(t)].name ?? "#\(t)" }
         func producerCode(_ t: Int32) -> (op: Int, code: Int32)? { producer[t].map { ($0, code($0)) } }
     }
@@ -104,33 +109,35 @@ enum TFLiteImporter {
     /// The layer whose output is tensor `t`, if `t` is one.
     static func layer(producing t: Int32, _ g: Graph) -> Found? {
         guard let (p, code) = g.producerCode(t) else { return nil }
+        // A crafted file may give an operator no inputs (found by fuzzing): no layer then.
+        guard let x = g.input0(p) else { return nil }
         if code == uniLSTM || code == uniRNN {
-            if let (rv, rc) = g.producerCode(g.inputs(p)[0]), rc == TFLBuiltinOperator.reverseV2 {
+            if let (rv, rc) = g.producerCode(x), rc == TFLBuiltinOperator.reverseV2 {
                 // A forward-running op on reversed input whose output is not reversed back is
                 // not a layer lstmtool has; only the full reverse pattern below is.
                 _ = rv
                 return nil
             }
-            return Found(ops: [p], passes: [(p, .forward, nil)], input: g.inputs(p)[0], output: t, extra: [])
+            return Found(ops: [p], passes: [(p, .forward, nil)], input: x, output: t, extra: [])
         }
         if code == biLSTM {
             guard case .bidirectionalSequenceLSTMOptions(let o)? = g.ops[p].builtinOptions, o.mergeOutputs == true, g.outputs(p).first == t else { return nil }
-            return Found(ops: [p], passes: [(p, .forward, 0), (p, .reverse, 1)], input: g.inputs(p)[0], output: t, extra: [])
+            return Found(ops: [p], passes: [(p, .forward, 0), (p, .reverse, 1)], input: x, output: t, extra: [])
         }
         if code == TFLBuiltinOperator.reverseV2 {
             // REVERSE_V2(op(REVERSE_V2(x))): a reverse pass over x.
-            let inner = g.inputs(p)[0]
-            guard let (q, qc) = g.producerCode(inner), qc == uniLSTM || qc == uniRNN,
-                  let (rv, rc) = g.producerCode(g.inputs(q)[0]), rc == TFLBuiltinOperator.reverseV2 else { return nil }
-            return Found(ops: [q], passes: [(q, .reverse, nil)], input: g.inputs(rv)[0], output: t, extra: [rv, p])
+            guard let (q, qc) = g.producerCode(x), qc == uniLSTM || qc == uniRNN,
+                  let qx = g.input0(q), let (rv, rc) = g.producerCode(qx), rc == TFLBuiltinOperator.reverseV2,
+                  let rx = g.input0(rv) else { return nil }
+            return Found(ops: [q], passes: [(q, .reverse, nil)], input: rx, output: t, extra: [rv, p])
         }
         if code == TFLBuiltinOperator.concatenation {
             let ins = g.inputs(p)
             guard ins.count == 2 else { return nil }
             // The two outputs of one BIDIRECTIONAL_SEQUENCE_LSTM without merge_outputs.
             if let (a, ac) = g.producerCode(ins[0]), ac == biLSTM, let (b, _) = g.producerCode(ins[1]), a == b,
-               g.outputs(a).count >= 2, g.outputs(a)[0] == ins[0], g.outputs(a)[1] == ins[1] {
-                return Found(ops: [a], passes: [(a, .forward, 0), (a, .reverse, 1)], input: g.inputs(a)[0], output: t, extra: [p])
+               g.outputs(a).count >= 2, g.outputs(a)[0] == ins[0], g.outputs(a)[1] == ins[1], let ax = g.input0(a) {
+                return Found(ops: [a], passes: [(a, .forward, 0), (a, .reverse, 1)], input: ax, output: t, extra: [p])
             }
             guard let f = layer(producing: ins[0], g), let r = layer(producing: ins[1], g), f.passes.count == 1, r.passes.count == 1,
                   f.passes[0].pass == .forward, r.passes[0].pass == .reverse, f.input == r.input,
@@ -175,7 +182,7 @@ enum TFLiteImporter {
         tops = tops.filter { t in
             guard let s = outputsOfLayers[t], s.count == 1, s[0].ops.count == 1, g.code(s[0].ops[0]) == uniRNN,
                   let (rs, rc) = g.producerCode(s[0].input), rc == TFLBuiltinOperator.reshape,
-                  let (_, wc) = g.producerCode(g.inputs(rs)[0]), wc == TFLBuiltinOperator.while else { return true }
+                  let rsx = g.input0(rs), let (_, wc) = g.producerCode(rsx), wc == TFLBuiltinOperator.while else { return true }
             return false
         }
         tops.sort()

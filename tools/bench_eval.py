@@ -5,6 +5,7 @@
         [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4]
         [--no-cli] [--no-torch] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
     python3 tools/bench_eval.py --extras      # the single cases of docs/PERFORMANCE.md (see below)
+    python3 tools/bench_eval.py --f64 [--hidden …] [--batch …]   # f64 against f32 on the grid's shapes
 
 Grid: for each cell (LSTM; GRU in the reset-after form, ONNX linear_before_reset = 1), H, B: one
 layer, forward, I = H, T = 100, weights U(±1/√H), inputs N(0, 1). One random model is written as
@@ -450,6 +451,41 @@ def extras(opts, bench, tool, tmp):
         print(json.dumps(d), flush=True)
 
 
+def f64_grid(opts, bench, tool, tmp):
+    """--f64: the f64 reference path against the f32 path on the grid's shapes, one thread, the
+    same model and input for both (lstmbench --precision f32 / f64, median of --repeats)."""
+    rng = np.random.default_rng(8)
+    print("| cell | H | B | f32 1T (ms) | f64 1T (ms) | f64 / f32 |")
+    print("|---|---|---|---|---|---|")
+    worst = 0.0
+    for cell in opts.cells.split(","):
+        for H in map(int, opts.hidden.split(",")):
+            for B in map(int, opts.batch.split(",")):
+                G = 4 if cell == "lstm" else 3
+                gflop = 2 * 100 * B * G * H * 2 * H / 1e9
+                if gflop > opts.skip_over_gflop:
+                    print(f"| {cell.upper()} | {H} | {B} | skipped ({gflop:.0f} GFLOP) | | |", flush=True)
+                    continue
+                t = make_model(cell, H, H, rng)
+                mj, ml = (os.path.join(tmp, f"f.{e}") for e in ("json", "lstm"))
+                write_json(mj, cell, H, H, t)
+                subprocess.run([tool, "convert", mj, ml, "--encoding", "raw"], check=True, capture_output=True)
+                xp = os.path.join(tmp, "fx.npy")
+                np.save(xp, rng.standard_normal((100, B, H)).astype(np.float32))
+                env1 = dict(os.environ, LSTMTOOL_THREADS="1")
+                env1.pop("LSTMTOOL_KERNEL", None)
+                res = {}
+                for prec in ("f32", "f64"):
+                    reps = opts.repeats if gflop < 20 else 1
+                    out = subprocess.run([bench, ml, xp, "--precision", prec, "--repeats", str(reps)], check=True,
+                                         capture_output=True, text=True, env=env1)
+                    res[prec] = json.loads(out.stdout)["median_ms"]
+                r = res["f64"] / res["f32"]
+                worst = max(worst, r)
+                print(f"| {cell.upper()} | {H} | {B} | {fmt(res['f32'], '.3g')} | {fmt(res['f64'], '.3g')} | {r:.2f}× |", flush=True)
+    print(f"\nLargest f64 / f32: {worst:.2f}×")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default=".build/release")
@@ -468,6 +504,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="H = 256, B = 1 and 32 only")
     ap.add_argument("--extras", action="store_true", help="the single cases instead of the grid")
     ap.add_argument("--json", help="also write the grid's rows here")
+    ap.add_argument("--f64", action="store_true", help="f64 against f32 on the grid's shapes (one thread) instead of the grid")
     opts = ap.parse_args()
     if "auto" not in opts.kernels.split(","):
         opts.kernels = "auto," + opts.kernels
@@ -485,6 +522,8 @@ def main():
               f"PyTorch {torch.__version__ if torch is not None else 'not installed'}.\n", flush=True)
         if opts.extras:
             extras(opts, bench, tool, tmp)
+        elif opts.f64:
+            f64_grid(opts, bench, tool, tmp)
         else:
             rows, threads, kernels, have_onednn, have_torch = grid(opts, bench, tool, tmp)
             if opts.json:

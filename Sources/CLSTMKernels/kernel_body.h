@@ -11,7 +11,9 @@
 //            over the weights serves every row (the recurrent product at B ≤ 8); MRX ≥ MR
 //   NPX      panels per tile of that MRX-row tile (MRX·NPX·16/VL accumulators in registers)
 //   KC       depth block
-//   MRD      rows of the f64 reference tile (MRD·16 doubles of accumulators fit in registers)
+//   MRD, NPDS  rows and panels of the f64 reference tile for m ≤ 8 (MRD ≤ 4)
+//   MRDL, NPDM rows and panels of the f64 tile for larger m (MRDL ≤ MRD, NPDS ≤ NPDM ≤ 4; each
+//            tile's MR·NP·16 doubles of accumulators fit in registers)
 // Written with the compiler's generic vectors (vector_size), so one body serves every path;
 // constant loop bounds inside always-inline functions unroll into register tiles.
 
@@ -180,171 +182,144 @@ AI VF FN(tanh1)(VF x) {
     return (VF)((VI)t | ((VI)x & sb));
 }
 
-// Runs: full vectors, then the tail through a padded vector, so that an element's result does
-// not depend on where it falls in the run.
-#define RUN(name, f)                                                              \
-    static TGT void FN(name)(float *x, ptrdiff_t count) {                         \
-        ptrdiff_t j = 0;                                                          \
-        for (; j + VL <= count; j += VL) FN(store)(x + j, f(FN(load)(x + j)));    \
-        if (j < count) {                                                          \
-            float buf[VL] = {0};                                                  \
-            __builtin_memcpy(buf, x + j, (size_t)(count - j) * sizeof(float));    \
-            FN(store)(buf, f(FN(load)(buf)));                                     \
-            __builtin_memcpy(x + j, buf, (size_t)(count - j) * sizeof(float));    \
-        }                                                                         \
-    }
-RUN(sigmoid, FN(sigmoid1))
-RUN(tanh, FN(tanh1))
+// ---- f64 sigmoid and tanh of the reference path (docs/CELLS.md §8) -------------------------
+// Built from correctly rounded additions, multiplications and divisions only (no fused
+// multiply-add, no libm), lanes independent: the same bits on every path, compiler and platform.
+#define VDL (VL / 2)
+#define VD FN(vd)
+#define VDI FN(vdi)
+typedef double VD __attribute__((vector_size(VL * 4)));
+typedef long long VDI __attribute__((vector_size(VL * 4)));
+AI VD FN(loadd)(const double *p) { VD v; __builtin_memcpy(&v, p, sizeof v); return v; }
+AI void FN(stored)(double *p, VD v) { __builtin_memcpy(p, &v, sizeof v); }
+AI VD FN(splatd)(double x) { return x - (VD){0}; }
 
-
-// ---- Fused gate steps (one call per time step over a slice of batch rows) -----------------
-// Tails of a row go through a zero-padded vector, so an element's bits never depend on where
-// it falls in the row; the arithmetic is exactly the unfused sequence of docs/CELLS.md §11:
-// a = xw + hw (rounded), the activation, then c' = f·c + i·g and h' = o·tanh(c') with every
-// product rounded before the add (this file is compiled with FP_CONTRACT OFF).
-AI VF FN(loadn)(const float *p, ptrdiff_t n) {
-    float buf[VL] = {0};
-    __builtin_memcpy(buf, p, (size_t)n * sizeof(float));
-    return FN(load)(buf);
-}
-AI void FN(storen)(float *p, VF v, ptrdiff_t n) {
-    float buf[VL];
-    FN(store)(buf, v);
-    __builtin_memcpy(p, buf, (size_t)n * sizeof(float));
+// e^r − 1 for |r| ≤ ln2/2 (a little more is harmless): r + r²·q(r), q(r) = 1/2! + r/3! + … +
+// r¹²/14!, the Taylor series through r¹⁴ (the first term left out is below 2⁻⁵⁸ of the result).
+// q is evaluated by Estrin's scheme in exactly this order (pairs, then r², r⁴ and r⁸ steps):
+// shorter dependency chains than Horner, and the order is part of the definition of the bits.
+AI VD FN(em1poly)(VD r) {
+    const VD r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    const VD c0 = 1.0 / 2.0 + r * (1.0 / 6.0);
+    const VD c1 = 1.0 / 24.0 + r * (1.0 / 120.0);
+    const VD c2 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+    const VD c3 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    const VD c4 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+    const VD c5 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    const VD d0 = c0 + r2 * c1, d1 = c2 + r2 * c3, d2 = c4 + r2 * c5;
+    const VD e0 = d0 + r4 * d1, e1 = d2 + r4 * (1.0 / 87178291200.0);
+    const VD q = e0 + r8 * e1;
+    return r + r2 * q;
 }
 
-// One vector of units of one LSTM row: x and r point at the i block of the row's xw and hw
-// (f, g, o follow at +H, +2H, +3H); cv is c (in/out), hv the new h, yv a copy of it or NULL.
-AI void FN(lstm_units)(const float *x, const float *r, ptrdiff_t H, float *cv, float *hv, float *yv,
-                       ptrdiff_t n) {
-    VF ai, af, ag, ao, c;
-    if (n == VL) {
-        ai = FN(load)(x) + FN(load)(r);
-        af = FN(load)(x + H) + FN(load)(r + H);
-        ag = FN(load)(x + 2 * H) + FN(load)(r + 2 * H);
-        ao = FN(load)(x + 3 * H) + FN(load)(r + 3 * H);
-        c = FN(load)(cv);
-    } else {
-        ai = FN(loadn)(x, n) + FN(loadn)(r, n);
-        af = FN(loadn)(x + H, n) + FN(loadn)(r + H, n);
-        ag = FN(loadn)(x + 2 * H, n) + FN(loadn)(r + 2 * H, n);
-        ao = FN(loadn)(x + 3 * H, n) + FN(loadn)(r + 3 * H, n);
-        c = FN(loadn)(cv, n);
-    }
-    const VF i = FN(sigmoid1)(ai), f = FN(sigmoid1)(af), g = FN(tanh1)(ag), o = FN(sigmoid1)(ao);
-    const VF fc = f * c, ig = i * g;
-    const VF cn = fc + ig;
-    const VF hn = o * FN(tanh1)(cn);
-    if (n == VL) {
-        FN(store)(cv, cn);
-        FN(store)(hv, hn);
-        if (yv) FN(store)(yv, hn);
-    } else {
-        FN(storen)(cv, cn, n);
-        FN(storen)(hv, hn, n);
-        if (yv) FN(storen)(yv, hn, n);
-    }
+// n = round-to-nearest-even(x · log2 e) as a double and as an integer, and
+// r = (x − n·LN2_HI) − n·LN2_LO (LN2_HI has 21 trailing zero bits: n·LN2_HI and the first
+// subtraction are exact for |n| < 2²¹).
+#define LSTMK_LN2_HI 6.93147180369123816490e-01 /* 0x3FE62E42FEE00000 */
+#define LSTMK_LN2_LO 1.90821492927058770002e-10 /* 0x3DEA39EF35793C76 */
+AI VD FN(reduced)(VD x, VDI *ni) {
+    const VD magic = FN(splatd)(6755399441055744.0); // 1.5·2⁵²: adding it rounds to an integer
+    const VD shifted = x * 1.4426950408889634 + magic;
+    const VD n = shifted - magic;
+    *ni = (VDI)shifted - (VDI)magic;
+    return (x - n * LSTMK_LN2_HI) - n * LSTMK_LN2_LO;
 }
 
-static TGT void FN(lstm_step)(const float *xw, ptrdiff_t xw_step, const float *hw, float *c, float *h,
-                              ptrdiff_t ldh, float *y, ptrdiff_t y_step, ptrdiff_t ldy,
-                              const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t H) {
-    for (ptrdiff_t b = 0; b < nb; b++) {
-        const ptrdiff_t t = rows[b];
-        if (t < 0) continue;
-        const float *x = xw + t * xw_step + b * 4 * H, *r = hw + b * 4 * H;
-        float *cv = c + b * H, *hv = h + b * ldh, *yv = y ? y + t * y_step + b * ldy : 0;
-        ptrdiff_t j = 0;
-        for (; j + VL <= H; j += VL) FN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, VL);
-        if (j < H) FN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, H - j);
-    }
+// 2ⁿ for −1022 ≤ n ≤ 1023.
+AI VD FN(pow2d)(VDI n) { return (VD)((n + 1023) << 52); }
+
+// e^x: x clamped to [−746, 710] (beyond, the result is 0 or +∞ either way), x = n·ln2 + r,
+// e^x = ((1 + (e^r − 1))·2^⌊n/2⌋)·2^(n − ⌊n/2⌋): the scaling in two exact-or-once-rounded
+// steps, so subnormal results and overflow to +∞ come out right. NaN is given back.
+AI VD FN(expd)(VD x) {
+    VD xc = __builtin_elementwise_max(x, FN(splatd)(-746.0));
+    xc = __builtin_elementwise_min(xc, FN(splatd)(710.0));
+    VDI n;
+    const VD r = FN(reduced)(xc, &n);
+    const VDI n1 = n >> 1;
+    const VD y = (1.0 + FN(em1poly)(r)) * FN(pow2d)(n1) * FN(pow2d)(n - n1);
+    const VDI nan = (VDI)(x != x);
+    return (VD)(((VDI)y & ~nan) | ((VDI)x & nan));
 }
 
-// One vector of units of one reset-after GRU row: x and r point at the z block of the row's
-// xw and hw (r at +H, n at +2H); bhn is b_hn; hv is h (in/out).
-AI void FN(gru_units)(const float *x, const float *r, const float *bhn, ptrdiff_t H, float *hv, float *yv,
-                      ptrdiff_t n) {
-    VF az, ar, xn, hn, bn, h;
-    if (n == VL) {
-        az = FN(load)(x) + FN(load)(r);
-        ar = FN(load)(x + H) + FN(load)(r + H);
-        xn = FN(load)(x + 2 * H);
-        hn = FN(load)(r + 2 * H);
-        bn = FN(load)(bhn);
-        h = FN(load)(hv);
-    } else {
-        az = FN(loadn)(x, n) + FN(loadn)(r, n);
-        ar = FN(loadn)(x + H, n) + FN(loadn)(r + H, n);
-        xn = FN(loadn)(x + 2 * H, n);
-        hn = FN(loadn)(r + 2 * H, n);
-        bn = FN(loadn)(bhn, n);
-        h = FN(loadn)(hv, n);
-    }
-    const VF z = FN(sigmoid1)(az), rg = FN(sigmoid1)(ar);
-    const VF hb = hn + bn;
-    const VF rh = rg * hb;
-    const VF nn = FN(tanh1)(xn + rh);
-    const VF zc = 1.0f - z;
-    const VF a = zc * nn, bz = z * h;
-    const VF out = a + bz;
-    if (n == VL) {
-        FN(store)(hv, out);
-        if (yv) FN(store)(yv, out);
-    } else {
-        FN(storen)(hv, out, n);
-        if (yv) FN(storen)(yv, out, n);
-    }
+AI VD FN(sigmoidd1)(VD x) { return 1.0 / (1.0 + FN(expd)(-x)); }
+
+// tanh(x) = sign(x)·(−t/(t + 2)), t = e^y − 1 with y = −2|x| clamped to [−40, 0] (tanh is 1
+// to double precision beyond |x| = 20): y = n·ln2 + r, t = 2ⁿ·(e^r − 1) + (2ⁿ − 1), which
+// is the polynomial alone when n = 0 (|y| < ln2/2, so small |x| keeps its relative accuracy).
+AI VD FN(tanhd1)(VD x) {
+    const VDI sb = (VDI)FN(splatd)(-0.0);
+    const VD y = __builtin_elementwise_max(-2.0 * (VD)((VDI)x & ~sb), FN(splatd)(-40.0));
+    VDI n;
+    const VD r = FN(reduced)(y, &n);
+    const VD s = FN(pow2d)(n);
+    const VD t = s * FN(em1poly)(r) + (s - 1.0);
+    const VD m = -t / (t + 2.0);
+    const VD out = (VD)(((VDI)m & ~sb) | ((VDI)x & sb));
+    const VDI nan = (VDI)(x != x);
+    return (VD)(((VDI)out & ~nan) | ((VDI)x & nan));
 }
 
-static TGT void FN(gru_step)(const float *xw, ptrdiff_t xw_step, const float *hw, const float *bhn, float *h,
-                             float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
-                             ptrdiff_t H) {
-    for (ptrdiff_t b = 0; b < nb; b++) {
-        const ptrdiff_t t = rows[b];
-        if (t < 0) continue;
-        const float *x = xw + t * xw_step + b * 3 * H, *r = hw + b * 3 * H;
-        float *hv = h + b * H, *yv = y ? y + t * y_step + b * ldy : 0;
-        ptrdiff_t j = 0;
-        for (; j + VL <= H; j += VL) FN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, VL);
-        if (j < H) FN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, H - j);
-    }
-}
+// Activation runs and the fused gate steps, once for float32 and once for float64.
+#define ST float
+#define SV VF
+#define SN VL
+#define SNAME f32
+#define SSIG FN(sigmoid1)
+#define STANH FN(tanh1)
+#include "kernel_steps.h"
+
+#define ST double
+#define SV VD
+#define SN VDL
+#define SNAME f64
+#define SSIG FN(sigmoidd1)
+#define STANH FN(tanhd1)
+#include "kernel_steps.h"
 
 // ---- f64 reference product: the order of docs/CELLS.md §11.1, vectorised across columns ------
 // Each element is one chain over k in ascending order from 0, every product rounded, then
 // added (never fused: FP_CONTRACT OFF, and the vectors only put independent elements side by
 // side). A depth block continues from the partial sum stored in C, which is exact, so the bits
 // are those of the plain scalar loop on every path.
-#define VDL (VL / 2)
 #define NVD (LSTMK_PANEL / VDL)
-#define VD FN(vd)
-typedef double VD __attribute__((vector_size(VL * 4)));
-AI VD FN(loadd)(const double *p) { VD v; __builtin_memcpy(&v, p, sizeof v); return v; }
-AI void FN(stored)(double *p, VD v) { __builtin_memcpy(p, &v, sizeof v); }
 
-AI void FN(tiled)(const int mr, const double *a, ptrdiff_t lda, const double *b, ptrdiff_t kc, double *c,
-                  ptrdiff_t ldc, int acc_in) {
-    VD acc[MRD][NVD];
+// Weights are read as doubles, or (wf = 1) as floats widened exactly in the register: the same
+// values, so the same bits, from half the bytes (docs/CELLS.md §11.1).
+typedef float FN(vhf) __attribute__((vector_size(VL * 2)));
+AI VD FN(loadw)(const float *p) {
+    FN(vhf) v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, VD);
+}
+#define BLOAD(wf, b, off) ((wf) ? FN(loadw)((const float *)(b) + (off)) : FN(loadd)((const double *)(b) + (off)))
+
+// mr rows × np panels: each row's x[k] is broadcast once per k and multiplies np·NVD vectors of
+// weights (wider tiles need fewer broadcasts per product: on Zen 4, 2 × 4 panels ran the
+// 3200 × 256 × 1024 product at 48 GFLOP/s against 40 for 8 × 1, of an unfused peak of ≈ 54).
+AI void FN(tiled)(const int mr, const int np, const int wf, const double *a, ptrdiff_t lda, const void *b,
+                  ptrdiff_t ps, ptrdiff_t kc, double *c, ptrdiff_t ldc, int acc_in) {
+    VD acc[MRD][NPDM * NVD];
     for (int r = 0; r < mr; r++)
-        for (int q = 0; q < NVD; q++) acc[r][q] = acc_in ? FN(loadd)(c + r * ldc + q * VDL) : (VD){0};
+        for (int q = 0; q < np * NVD; q++) acc[r][q] = acc_in ? FN(loadd)(c + r * ldc + q * VDL) : (VD){0};
     for (ptrdiff_t kk = 0; kk < kc; kk++) {
-        VD bv[NVD];
-        for (int q = 0; q < NVD; q++) bv[q] = FN(loadd)(b + kk * LSTMK_PANEL + q * VDL);
+        VD bv[NPDM * NVD];
+        for (int q = 0; q < np * NVD; q++) bv[q] = BLOAD(wf, b, (q / NVD) * ps + kk * LSTMK_PANEL + (q % NVD) * VDL);
         for (int r = 0; r < mr; r++) {
             const VD x = a[r * lda + kk] - (VD){0};
-            for (int q = 0; q < NVD; q++) {
+            for (int q = 0; q < np * NVD; q++) {
                 const VD p = x * bv[q];
                 acc[r][q] = acc[r][q] + p;
             }
         }
     }
     for (int r = 0; r < mr; r++)
-        for (int q = 0; q < NVD; q++) FN(stored)(c + r * ldc + q * VDL, acc[r][q]);
+        for (int q = 0; q < np * NVD; q++) FN(stored)(c + r * ldc + q * VDL, acc[r][q]);
 }
 
 // m = 1: NPD panels side by side (more independent add chains for the matrix–vector case).
 #define NPD (NVD >= 8 ? 1 : 8 / NVD)
-AI void FN(tiled1)(const double *a, const double *b, ptrdiff_t ps, ptrdiff_t kc, double *c, int acc_in) {
+AI void FN(tiled1)(const int wf, const double *a, const void *b, ptrdiff_t ps, ptrdiff_t kc, double *c, int acc_in) {
     VD acc[NPD][NVD];
     for (int q = 0; q < NPD; q++)
         for (int v = 0; v < NVD; v++) acc[q][v] = acc_in ? FN(loadd)(c + q * LSTMK_PANEL + v * VDL) : (VD){0};
@@ -352,7 +327,7 @@ AI void FN(tiled1)(const double *a, const double *b, ptrdiff_t ps, ptrdiff_t kc,
         const VD x = a[kk] - (VD){0};
         for (int q = 0; q < NPD; q++)
             for (int v = 0; v < NVD; v++) {
-                const VD p = x * FN(loadd)(b + q * ps + kk * LSTMK_PANEL + v * VDL);
+                const VD p = x * BLOAD(wf, b, q * ps + kk * LSTMK_PANEL + v * VDL);
                 acc[q][v] = acc[q][v] + p;
             }
     }
@@ -360,27 +335,43 @@ AI void FN(tiled1)(const double *a, const double *b, ptrdiff_t ps, ptrdiff_t kc,
         for (int v = 0; v < NVD; v++) FN(stored)(c + q * LSTMK_PANEL + v * VDL, acc[q][v]);
 }
 
-static TGT __attribute__((noinline)) void FN(tiled_any)(int mr, const double *a, ptrdiff_t lda, const double *b,
-                                                       ptrdiff_t kc, double *c, ptrdiff_t ldc, int acc_in) {
-    switch (mr) {
-    case 1: FN(tiled)(1, a, lda, b, kc, c, ldc, acc_in); return;
-    case 2: if (MRD >= 2) { FN(tiled)(2, a, lda, b, kc, c, ldc, acc_in); return; } break;
-    case 3: if (MRD >= 3) { FN(tiled)(3, a, lda, b, kc, c, ldc, acc_in); return; } break;
-    case 4: if (MRD >= 4) { FN(tiled)(4, a, lda, b, kc, c, ldc, acc_in); return; } break;
-    case 5: if (MRD >= 5) { FN(tiled)(5, a, lda, b, kc, c, ldc, acc_in); return; } break;
-    case 6: if (MRD >= 6) { FN(tiled)(6, a, lda, b, kc, c, ldc, acc_in); return; } break;
-    case 7: if (MRD >= 7) { FN(tiled)(7, a, lda, b, kc, c, ldc, acc_in); return; } break;
-    case 8: if (MRD >= 8) { FN(tiled)(8, a, lda, b, kc, c, ldc, acc_in); return; } break;
+#define TILED_NP(mr, wf)                                                                                 \
+    switch (np) {                                                                                        \
+    case 4: if (NPDM >= 4) { FN(tiled)(mr, 4, wf, a, lda, b, ps, kc, c, ldc, acc_in); return; } break;   \
+    case 2: if (NPDM >= 2) { FN(tiled)(mr, 2, wf, a, lda, b, ps, kc, c, ldc, acc_in); return; } break;   \
+    case 1: FN(tiled)(mr, 1, wf, a, lda, b, ps, kc, c, ldc, acc_in); return;                             \
     }
+#define TILED_MR(wf)                                   \
+    switch (mr) {                                      \
+    case 1: TILED_NP(1, wf) break;                     \
+    case 2: if (MRD >= 2) { TILED_NP(2, wf) } break;   \
+    case 3: if (MRD >= 3) { TILED_NP(3, wf) } break;   \
+    case 4: if (MRD >= 4) { TILED_NP(4, wf) } break;   \
+    }
+static TGT __attribute__((noinline)) void FN(tiled_any)(int mr, int np, int wf, const double *a, ptrdiff_t lda,
+                                                       const void *b, ptrdiff_t ps, ptrdiff_t kc, double *c,
+                                                       ptrdiff_t ldc, int acc_in) {
+    if (wf) { TILED_MR(1) } else { TILED_MR(0) }
     __builtin_trap();
 }
+#undef TILED_MR
+#undef TILED_NP
 
-static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
+// W packed as doubles (wf = 0) or floats (wf = 1). With float weights and more rows than one
+// tile holds, each depth slice of a group of panels is widened once into a buffer (per row
+// block) and then read as doubles by every row tile, so the conversion is not repeated per
+// tile; a single row tile widens as it loads.
+static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
     const ptrdiff_t ps = k * LSTMK_PANEL, full = n / LSTMK_PANEL, panels = (n + LSTMK_PANEL - 1) / LSTMK_PANEL;
+    const size_t esize = wf ? sizeof(float) : sizeof(double);
     if (k == 0) {
         for (ptrdiff_t i = 0; i < m * n; i++) c[i] = 0;
         return;
     }
+    // Up to 8 rows (the recurrent product of a small batch): taller, narrower tiles (MRD rows ×
+    // NPDS panels), so the weights are read fewer times; more rows: MRDL × NPDM tiles.
+    const int small = m <= 8, tr = small ? MRD : MRDL, gnp = small ? NPDS : NPDM;
+    double *buf = wf && !small ? malloc(sizeof(double) * NPDM * KC * LSTMK_PANEL) : NULL;
     for (ptrdiff_t i0 = 0; i0 < m; i0 += RB) {
         const ptrdiff_t i1 = m - i0 < RB ? m : i0 + RB;
         for (ptrdiff_t k0 = 0; k0 < k; k0 += KC) {
@@ -388,37 +379,60 @@ static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdif
             const int acc_in = k0 > 0;
             ptrdiff_t p = 0;
             if (m == 1)
-                for (; p + NPD <= full; p += NPD)
-                    FN(tiled1)(a + k0, w + p * ps + k0 * LSTMK_PANEL, ps, kc, c + p * LSTMK_PANEL, acc_in);
-            for (; p < panels; p++) {
-                const double *b = w + p * ps + k0 * LSTMK_PANEL;
+                for (; p + NPD <= full; p += NPD) {
+                    const char *b = (const char *)w + (size_t)(p * ps + k0 * LSTMK_PANEL) * esize;
+                    if (wf) FN(tiled1)(1, a + k0, b, ps, kc, c + p * LSTMK_PANEL, acc_in);
+                    else FN(tiled1)(0, a + k0, b, ps, kc, c + p * LSTMK_PANEL, acc_in);
+                }
+            // Full panels in groups of NPDM (leftovers in halving groups), row tiles inside: a
+            // group's depth slice is reused by every row tile of the block.
+            while (p < full) {
+                int np = gnp;
+                while (np > 1 && full - p < np) np /= 2;
+                const void *b = (const char *)w + (size_t)(p * ps + k0 * LSTMK_PANEL) * esize;
+                ptrdiff_t bps = ps;
+                int bwf = wf;
+                if (buf) {
+                    const float *src = b;
+                    for (int q = 0; q < np; q++)
+                        for (ptrdiff_t e = 0; e < kc * LSTMK_PANEL; e++) buf[q * kc * LSTMK_PANEL + e] = src[q * ps + e];
+                    b = buf, bps = kc * LSTMK_PANEL, bwf = 0;
+                }
                 for (ptrdiff_t i = i0; i < i1;) {
-                    const ptrdiff_t left = i1 - i, tiles = (left + MRD - 1) / MRD;
+                    const ptrdiff_t left = i1 - i, tiles = (left + tr - 1) / tr;
                     const int mr = (int)((left + tiles - 1) / tiles);
-                    if (p < full) {
-                        FN(tiled_any)(mr, a + i * k + k0, k, b, kc, c + i * n + p * LSTMK_PANEL, n, acc_in);
-                    } else { // the last, partial panel through a 16-column buffer
-                        const ptrdiff_t cols = n - full * LSTMK_PANEL;
-                        double buf[MRD * LSTMK_PANEL];
-                        double *ci = c + i * n + full * LSTMK_PANEL;
-                        for (int r = 0; r < mr; r++)
-                            for (int j = 0; j < LSTMK_PANEL; j++) buf[r * LSTMK_PANEL + j] = j < cols ? ci[r * n + j] : 0;
-                        FN(tiled_any)(mr, a + i * k + k0, k, b, kc, buf, LSTMK_PANEL, acc_in);
-                        for (int r = 0; r < mr; r++)
-                            for (int j = 0; j < cols; j++) ci[r * n + j] = buf[r * LSTMK_PANEL + j];
-                    }
+                    FN(tiled_any)(mr, np, bwf, a + i * k + k0, k, b, bps, kc, c + i * n + p * LSTMK_PANEL, n, acc_in);
+                    i += mr;
+                }
+                p += np;
+            }
+            if (full < panels) { // the last, partial panel through a 16-column buffer
+                const ptrdiff_t cols = n - full * LSTMK_PANEL;
+                const void *b = (const char *)w + (size_t)(full * ps + k0 * LSTMK_PANEL) * esize;
+                for (ptrdiff_t i = i0; i < i1;) {
+                    const ptrdiff_t left = i1 - i, tiles = (left + tr - 1) / tr;
+                    const int mr = (int)((left + tiles - 1) / tiles);
+                    double cb[MRD * LSTMK_PANEL];
+                    double *ci = c + i * n + full * LSTMK_PANEL;
+                    for (int r = 0; r < mr; r++)
+                        for (int j = 0; j < LSTMK_PANEL; j++) cb[r * LSTMK_PANEL + j] = j < cols ? ci[r * n + j] : 0;
+                    FN(tiled_any)(mr, 1, wf, a + i * k + k0, k, b, ps, kc, cb, LSTMK_PANEL, acc_in);
+                    for (int r = 0; r < mr; r++)
+                        for (int j = 0; j < cols; j++) ci[r * n + j] = cb[r * LSTMK_PANEL + j];
                     i += mr;
                 }
             }
         }
     }
+    free(buf);
 }
+#undef BLOAD
 #undef NPD
 #undef VD
+#undef VDI
 #undef NVD
 #undef VDL
 
-#undef RUN
 #undef TILE_NP
 #undef NPMAX
 #undef MRMAX
@@ -441,3 +455,6 @@ static TGT void FN(gemm_f64)(const double *a, const double *w, double *c, ptrdif
 #undef NP1
 #undef KC
 #undef MRD
+#undef NPDM
+#undef NPDS
+#undef MRDL

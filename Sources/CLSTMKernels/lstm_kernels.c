@@ -3,7 +3,7 @@
 // attributes, so the package needs no compiler flags and runs on any CPU of its architecture.
 #include "lstm_kernels.h"
 
-#include <stdlib.h>
+#include <stdlib.h> // getenv; malloc and free in kernel_body.h
 #include <string.h>
 
 // No contraction of a·b + c into fused multiply-adds: the portable path's summation rule is
@@ -23,6 +23,9 @@
 #define NP1 2
 #define KC 256
 #define MRD 1
+#define NPDS 1
+#define MRDL 1
+#define NPDM 1
 #define MRX MR
 #define NPX NPB
 #include "kernel_body.h"
@@ -38,6 +41,9 @@
 #define NP1 4
 #define KC 256
 #define MRD 3
+#define NPDS 1
+#define MRDL 3
+#define NPDM 1
 #define MRX MR
 #define NPX NPB
 #include "kernel_body.h"
@@ -53,7 +59,11 @@
 #define NPB 4
 #define NP1 4
 #define KC 256
-#define MRD 8
+// f64: 16 zmm accumulators, as 4 rows × 2 panels for m ≤ 8 and 2 rows × 4 panels above
+#define MRD 4
+#define NPDS 2
+#define MRDL 2
+#define NPDM 4
 #define MRX 8 // B ≤ 8: an 8 × 48 tile, 24 accumulators
 #define NPX 3
 #include "kernel_body.h"
@@ -70,6 +80,9 @@
 #define NP1 4
 #define KC 256
 #define MRD 2
+#define NPDS 1
+#define MRDL 2
+#define NPDM 1
 #define MRX MR
 #define NPX NPB
 #include "kernel_body.h"
@@ -142,89 +155,64 @@ int lstmk_force_path(int path) {
     return 0;
 }
 
+// Calls fn_PATH(args...) for the path in use.
+#if defined(__x86_64__)
+#define DISPATCH(fn, ...)                                                  \
+    switch (lstmk_path()) {                                                \
+    case LSTMK_PATH_AVX512: fn##_avx512(__VA_ARGS__); return;              \
+    case LSTMK_PATH_AVX2: fn##_avx2(__VA_ARGS__); return;                  \
+    default: fn##_portable(__VA_ARGS__); return;                           \
+    }
+#elif defined(__aarch64__)
+#define DISPATCH(fn, ...)                                                  \
+    switch (lstmk_path()) {                                                \
+    case LSTMK_PATH_NEON: fn##_neon(__VA_ARGS__); return;                  \
+    default: fn##_portable(__VA_ARGS__); return;                           \
+    }
+#else
+#define DISPATCH(fn, ...) fn##_portable(__VA_ARGS__); return;
+#endif
+
 void lstmk_gemm_f32(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
                     ptrdiff_t p0, ptrdiff_t p1) {
     if (m <= 0 || n <= 0 || p0 >= p1) return;
-    switch (lstmk_path()) {
-#if defined(__x86_64__)
-    case LSTMK_PATH_AVX512: gemm_avx512(a, w, c, m, k, n, p0, p1); return;
-    case LSTMK_PATH_AVX2: gemm_avx2(a, w, c, m, k, n, p0, p1); return;
-#endif
-#if defined(__aarch64__)
-    case LSTMK_PATH_NEON: gemm_neon(a, w, c, m, k, n, p0, p1); return;
-#endif
-    default: gemm_portable(a, w, c, m, k, n, p0, p1); return;
-    }
+    DISPATCH(gemm, a, w, c, m, k, n, p0, p1)
 }
 
-#define ACTIVATION(name)                                                   \
-    void lstmk_##name##_f32(float *x, ptrdiff_t count) {                   \
-        if (count <= 0) return;                                            \
-        switch (lstmk_path()) {                                            \
-        X86_CASES(name)                                                    \
-        NEON_CASE(name)                                                    \
-        default: name##_portable(x, count); return;                        \
-        }                                                                  \
-    }
-#if defined(__x86_64__)
-#define X86_CASES(name)                                                    \
-    case LSTMK_PATH_AVX512: name##_avx512(x, count); return;               \
-    case LSTMK_PATH_AVX2: name##_avx2(x, count); return;
-#else
-#define X86_CASES(name)
-#endif
-#if defined(__aarch64__)
-#define NEON_CASE(name) case LSTMK_PATH_NEON: name##_neon(x, count); return;
-#else
-#define NEON_CASE(name)
-#endif
-ACTIVATION(sigmoid)
-ACTIVATION(tanh)
+void lstmk_sigmoid_f32(float *x, ptrdiff_t count) { if (count > 0) { DISPATCH(sigmoid_f32, x, count) } }
+void lstmk_tanh_f32(float *x, ptrdiff_t count) { if (count > 0) { DISPATCH(tanh_f32, x, count) } }
+void lstmk_sigmoid_f64(double *x, ptrdiff_t count) { if (count > 0) { DISPATCH(sigmoid_f64, x, count) } }
+void lstmk_tanh_f64(double *x, ptrdiff_t count) { if (count > 0) { DISPATCH(tanh_f64, x, count) } }
 
-void lstmk_lstm_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, float *c, float *h, ptrdiff_t ldh,
-                         float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
-                         ptrdiff_t hidden) {
-    if (nb <= 0 || hidden <= 0) return;
-    switch (lstmk_path()) {
-#if defined(__x86_64__)
-    case LSTMK_PATH_AVX512: lstm_step_avx512(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
-    case LSTMK_PATH_AVX2: lstm_step_avx2(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
-#endif
-#if defined(__aarch64__)
-    case LSTMK_PATH_NEON: lstm_step_neon(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
-#endif
-    default: lstm_step_portable(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden); return;
+#define LSTM_STEP(T)                                                                                       \
+    void lstmk_lstm_step_##T(const SCALAR_##T *xw, ptrdiff_t xw_step, const SCALAR_##T *hw, SCALAR_##T *c,       \
+                             SCALAR_##T *h, ptrdiff_t ldh, SCALAR_##T *y, ptrdiff_t y_step, ptrdiff_t ldy,       \
+                             const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t hidden) {                        \
+        if (nb <= 0 || hidden <= 0) return;                                                                  \
+        DISPATCH(lstm_step_##T, xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden)                \
     }
-}
-
-void lstmk_gru_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, const float *bhn, float *h,
-                        float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
-                        ptrdiff_t hidden) {
-    if (nb <= 0 || hidden <= 0) return;
-    switch (lstmk_path()) {
-#if defined(__x86_64__)
-    case LSTMK_PATH_AVX512: gru_step_avx512(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
-    case LSTMK_PATH_AVX2: gru_step_avx2(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
-#endif
-#if defined(__aarch64__)
-    case LSTMK_PATH_NEON: gru_step_neon(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
-#endif
-    default: gru_step_portable(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden); return;
+#define GRU_STEP(T)                                                                                        \
+    void lstmk_gru_step_##T(const SCALAR_##T *xw, ptrdiff_t xw_step, const SCALAR_##T *hw,                       \
+                            const SCALAR_##T *bhn, SCALAR_##T *h, SCALAR_##T *y, ptrdiff_t y_step, ptrdiff_t ldy, \
+                            const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t hidden) {                         \
+        if (nb <= 0 || hidden <= 0) return;                                                                  \
+        DISPATCH(gru_step_##T, xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden)                    \
     }
-}
+#define SCALAR_f32 float
+#define SCALAR_f64 double
+LSTM_STEP(f32)
+LSTM_STEP(f64)
+GRU_STEP(f32)
+GRU_STEP(f64)
 
 void lstmk_gemm_f64(const double *a, const double *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
     if (m <= 0 || n <= 0) return;
     // No path fuses or reorders anything here, so every path gives the same bits; the choice
     // is only about speed.
-    switch (lstmk_path()) {
-#if defined(__x86_64__)
-    case LSTMK_PATH_AVX512: gemm_f64_avx512(a, w, c, m, k, n); return;
-    case LSTMK_PATH_AVX2: gemm_f64_avx2(a, w, c, m, k, n); return;
-#endif
-#if defined(__aarch64__)
-    case LSTMK_PATH_NEON: gemm_f64_neon(a, w, c, m, k, n); return;
-#endif
-    default: gemm_f64_portable(a, w, c, m, k, n); return;
-    }
+    DISPATCH(gemm_f64, a, w, 0, c, m, k, n)
+}
+
+void lstmk_gemm_f64_w32(const double *a, const float *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
+    if (m <= 0 || n <= 0) return;
+    DISPATCH(gemm_f64, a, w, 1, c, m, k, n)
 }

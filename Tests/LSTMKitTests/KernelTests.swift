@@ -246,20 +246,116 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The fused LSTM and GRU steps give the bits of the unfused sequence of docs/CELLS.md §11
-    /// (add, activation runs, then the state update, every product rounded), skip rows < 0,
-    /// and write y only where asked.
+    /// Weights that are exactly float32 may be kept as float32 by the f64 path
+    /// (`lstmk_gemm_f64_w32`, widened in the kernel): the bits of `lstmk_gemm_f64` over the widened
+    /// weights, for one row, a few (widened as loaded) and many (widened slice by slice).
+    func testF64ProductOverFloat32WeightsIsTheSameBits() {
+        var rng = KitTest.RNG(16)
+        for (m, k, n) in [(1, 1, 1), (1, 130, 520), (3, 300, 17), (8, 257, 64), (16, 64, 80), (97, 257, 33), (200, 600, 72), (5, 0, 9)] {
+            let a = (0..<(m * k)).map { _ in rng.uniform(1) }
+            let wf = (0..<(n * k)).map { _ in Float(rng.uniform(1)) }
+            let pf = packed(wf, rows: n, cols: k), pd = packed(wf.map(Double.init), rows: n, cols: k)
+            forEachPath { path in
+                var ref = [Double](repeating: .nan, count: m * n), c = ref
+                a.withUnsafeBufferPointer { ap in
+                    pd.withUnsafeBufferPointer { bp in ref.withUnsafeMutableBufferPointer { lstmk_gemm_f64(ap.baseAddress, bp.baseAddress, $0.baseAddress!, m, k, n) } }
+                    pf.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { lstmk_gemm_f64_w32(ap.baseAddress, bp.baseAddress, $0.baseAddress!, m, k, n) } }
+                }
+                XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "\(path.name) \(m)×\(k)×\(n)")
+            }
+        }
+        // The evaluator keeps large exactly-float32 recurrent matrices narrow, others as doubles.
+        let big = PackedWeights<Double>.narrowFromBytes / 8
+        let exact = (0..<big).map { Double(Float(sin(Double($0)))) }
+        XCTAssertFalse(PackedWeights<Double>(exact, rows: big / 64, cols: 64).narrow.isEmpty)
+        XCTAssertTrue(PackedWeights<Double>(exact + [0.1] + Array(exact[1..<64]), rows: big / 64 + 1, cols: 64).narrow.isEmpty)
+        XCTAssertTrue(PackedWeights<Double>(Array(exact[0..<(big - 64)]), rows: big / 64 - 1, cols: 64).narrow.isEmpty)
+        XCTAssertTrue(PackedWeights<Float>(exact.map { Float($0) }, rows: big / 64, cols: 64).narrow.isEmpty)
+    }
+
+    /// The f64 reference sigmoid and tanh (docs/CELLS.md §8): the same bits on every path, for
+    /// every element wherever it falls in a run; within 2 ulp of the true values (float80's
+    /// expl/tanhl on x86-64, else 3 ulp of libm's double results); exact at 0 (signed), ±∞ and NaN.
+    func testF64ActivationsAreTheSameBitsOnEveryPathAndWithin2Ulp() {
+        var rng = KitTest.RNG(15)
+        var xs = (-40 * 256...40 * 256).map { Double($0) / 256 }
+        xs += (0..<20000).map { _ in rng.uniform(2) }
+        xs += (0..<20000).map { _ in rng.uniform(1) * 0x1p-20 }
+        xs += (0..<4000).map { _ in rng.uniform(700) }
+        xs += (0..<2000).map { i in Double(sign: i % 2 == 0 ? .plus : .minus, exponent: -1074 + i / 2, significand: 1.5) }
+        xs += [0.34657359027997264, -0.34657359027997264, 19.06, -19.06, 20, -20, 708, -708, 709.8, -709.8, 745, -745,
+               800, -800, .greatestFiniteMagnitude, -.greatestFiniteMagnitude]
+        let special: [Double] = [0, -0.0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude]
+        var first: [UInt64]?
+        forEachPath { path in
+            var s = xs + special, t = xs + special
+            s.withUnsafeMutableBufferPointer { lstmk_sigmoid_f64($0.baseAddress!, $0.count) }
+            t.withUnsafeMutableBufferPointer { lstmk_tanh_f64($0.baseAddress!, $0.count) }
+            let bits = (s + t).map(\.bitPattern)
+            if let f = first { XCTAssertEqual(bits, f, "\(path.name): f64 activations differ from \(KernelPath.supported[0].name)") }
+            first = first ?? bits
+            var worstS = 0.0, worstT = 0.0
+            for (e, x) in xs.enumerated() {
+                #if arch(x86_64) && !os(Windows)
+                let sRef = Double(1 / (1 + Foundation.exp(-Float80(x)))), tRef = Double(Foundation.tanh(Float80(x)))
+                #else
+                let sRef = 1 / (1 + Foundation.exp(-x)), tRef = Foundation.tanh(x)
+                #endif
+                // Subnormal sigmoids (x < −708.4): e^−x overflows from x < −709.78 on, giving 0, as
+                // 1/(1 + exp(−x)) does with libm; so these are only within the least normal number.
+                if sRef >= Double.leastNormalMagnitude { worstS = Swift.max(worstS, abs(s[e] - sRef) / sRef.ulp) }
+                else { XCTAssertLessThanOrEqual(abs(s[e] - sRef), Double.leastNormalMagnitude, "\(x)") }
+                if tRef != 0 { worstT = Swift.max(worstT, abs(t[e] - tRef) / abs(tRef).ulp) }
+                XCTAssertTrue(s[e] >= 0 && s[e] <= 1 && t[e] >= -1 && t[e] <= 1, "\(path.name) range at \(x)")
+            }
+            let bound: Double
+            #if arch(x86_64) && !os(Windows)
+            bound = 2
+            #else
+            bound = 3
+            #endif
+            XCTAssertLessThanOrEqual(worstS, bound, "\(path.name) sigmoid, ulps")
+            XCTAssertLessThanOrEqual(worstT, bound, "\(path.name) tanh, ulps")
+            let ss = Array(s.suffix(special.count)), ts = Array(t.suffix(special.count))
+            XCTAssertEqual(ss[0], 0.5); XCTAssertEqual(ss[1], 0.5); XCTAssertEqual(ss[2], 1); XCTAssertEqual(ss[3], 0)
+            XCTAssertEqual(ts[0].bitPattern, (0.0).bitPattern); XCTAssertEqual(ts[1].bitPattern, (-0.0).bitPattern)
+            XCTAssertEqual(ts[2], 1); XCTAssertEqual(ts[3], -1); XCTAssertEqual(ts[5], .leastNonzeroMagnitude)
+            XCTAssertTrue(ss[4].isNaN && ts[4].isNaN)
+            // Position independence: one at a time and runs of 13 give the bits of the whole run.
+            for f in [lstmk_sigmoid_f64, lstmk_tanh_f64] as [(UnsafeMutablePointer<Double>?, Int) -> Void] {
+                let sample = (0..<1000).map { xs[($0 * 61) % xs.count] }
+                var whole = sample, ones = sample, thirteens = sample
+                whole.withUnsafeMutableBufferPointer { f($0.baseAddress!, $0.count) }
+                ones.withUnsafeMutableBufferPointer { p in for e in 0..<p.count { f(p.baseAddress! + e, 1) } }
+                thirteens.withUnsafeMutableBufferPointer { p in
+                    var e = 0
+                    while e < p.count { f(p.baseAddress! + e, Swift.min(13, p.count - e)); e += 13 }
+                }
+                XCTAssertEqual(ones.map(\.bitPattern), whole.map(\.bitPattern), path.name)
+                XCTAssertEqual(thirteens.map(\.bitPattern), whole.map(\.bitPattern), path.name)
+            }
+        }
+    }
+
+    /// The fused LSTM and GRU steps, f32 and f64, give the bits of the unfused sequence of
+    /// docs/CELLS.md §11 (add, activation runs, then the state update, every product rounded),
+    /// skip rows < 0, and write y only where asked.
     func testFusedStepsEqualTheUnfusedSequence() {
+        fusedStepsEqualTheUnfusedSequence(Float.self)
+        fusedStepsEqualTheUnfusedSequence(Double.self)
+    }
+
+    private func fusedStepsEqualTheUnfusedSequence<T: StepKernels>(_: T.Type) {
         var rng = KitTest.RNG(14)
         for hs in [1, 5, 16, 20, 37] {
             let nb = 3, steps = 2, batch = nb
             for cell in ["lstm", "gru"] {
                 let gates = cell == "lstm" ? 4 : 3, g = gates * hs
-                let xw = (0..<(steps * batch * g)).map { _ in Float(rng.uniform(4)) }
-                let hw = (0..<(nb * g)).map { _ in Float(rng.uniform(4)) }
-                let bhn = (0..<hs).map { _ in Float(rng.uniform(1)) }
-                let c0 = (0..<(nb * hs)).map { _ in Float(rng.uniform(2)) }
-                let h0 = (0..<(nb * hs)).map { _ in Float(rng.uniform(1)) }
+                let xw = (0..<(steps * batch * g)).map { _ in T(rng.uniform(4)) }
+                let hw = (0..<(nb * g)).map { _ in T(rng.uniform(4)) }
+                let bhn = (0..<hs).map { _ in T(rng.uniform(1)) }
+                let c0 = (0..<(nb * hs)).map { _ in T(rng.uniform(2)) }
+                let h0 = (0..<(nb * hs)).map { _ in T(rng.uniform(1)) }
                 let rows = [1, -1, 0]
                 forEachPath { path in
                     // Expected, unfused.
@@ -269,54 +365,99 @@ final class KernelTests: XCTestCase {
                         var a = (0..<g).map { x[$0] + hw[b * g + $0] }
                         if cell == "lstm" {
                             a.withUnsafeMutableBufferPointer { p in
-                                lstmk_sigmoid_f32(p.baseAddress!, 2 * hs)
-                                lstmk_tanh_f32(p.baseAddress! + 2 * hs, hs)
-                                lstmk_sigmoid_f32(p.baseAddress! + 3 * hs, hs)
+                                T.sigmoid(p.baseAddress!, 2 * hs)
+                                T.tanh(p.baseAddress! + 2 * hs, hs)
+                                T.sigmoid(p.baseAddress! + 3 * hs, hs)
                             }
-                            var t = [Float](repeating: 0, count: hs)
+                            var t = [T](repeating: 0, count: hs)
                             for j in 0..<hs {
                                 let fc = a[hs + j] * c[b * hs + j], ig = a[j] * a[2 * hs + j]
                                 c[b * hs + j] = fc + ig
                                 t[j] = c[b * hs + j]
                             }
-                            t.withUnsafeMutableBufferPointer { lstmk_tanh_f32($0.baseAddress!, hs) }
+                            t.withUnsafeMutableBufferPointer { T.tanh($0.baseAddress!, hs) }
                             for j in 0..<hs { h[b * hs + j] = a[3 * hs + j] * t[j] }
                         } else {
-                            a.withUnsafeMutableBufferPointer { lstmk_sigmoid_f32($0.baseAddress!, 2 * hs) }
+                            a.withUnsafeMutableBufferPointer { T.sigmoid($0.baseAddress!, 2 * hs) }
                             var n = (0..<hs).map { x[2 * hs + $0] + a[hs + $0] * (hw[b * g + 2 * hs + $0] + bhn[$0]) }
-                            n.withUnsafeMutableBufferPointer { lstmk_tanh_f32($0.baseAddress!, hs) }
+                            n.withUnsafeMutableBufferPointer { T.tanh($0.baseAddress!, hs) }
                             for j in 0..<hs {
                                 let p = (1 - a[j]) * n[j], q = a[j] * h[b * hs + j]
                                 h[b * hs + j] = p + q
                             }
                         }
                     }
-                    var gotC = c0, gotH = h0, y = [Float](repeating: -9, count: steps * batch * hs)
+                    var gotC = c0, gotH = h0, y = [T](repeating: -9, count: steps * batch * hs)
                     xw.withUnsafeBufferPointer { xp in hw.withUnsafeBufferPointer { hp in rows.withUnsafeBufferPointer { rp in
                         gotC.withUnsafeMutableBufferPointer { cp in gotH.withUnsafeMutableBufferPointer { hb in y.withUnsafeMutableBufferPointer { yp in
                             if cell == "lstm" {
-                                lstmk_lstm_step_f32(xp.baseAddress!, batch * g, hp.baseAddress!, cp.baseAddress!, hb.baseAddress!, hs,
+                                T.lstmStep(xp.baseAddress!, batch * g, hp.baseAddress!, cp.baseAddress!, hb.baseAddress!, hs,
                                                     yp.baseAddress!, batch * hs, hs, rp.baseAddress!, nb, hs)
                             } else {
                                 bhn.withUnsafeBufferPointer { bp in
-                                    lstmk_gru_step_f32(xp.baseAddress!, batch * g, hp.baseAddress!, bp.baseAddress!, hb.baseAddress!,
+                                    T.gruStep(xp.baseAddress!, batch * g, hp.baseAddress!, bp.baseAddress!, hb.baseAddress!,
                                                        yp.baseAddress!, batch * hs, hs, rp.baseAddress!, nb, hs)
                                 }
                             }
                         } } }
                     } } }
-                    let what = "\(path.name) \(cell) H=\(hs)"
-                    XCTAssertEqual(gotH.map(\.bitPattern), h.map(\.bitPattern), what)
-                    if cell == "lstm" { XCTAssertEqual(gotC.map(\.bitPattern), c.map(\.bitPattern), what) }
+                    let what = "\(path.name) \(T.self) \(cell) H=\(hs)"
+                    XCTAssertEqual(gotH.map(\.bits), h.map(\.bits), what)
+                    if cell == "lstm" { XCTAssertEqual(gotC.map(\.bits), c.map(\.bits), what) }
                     for b in 0..<nb {
                         for t in 0..<steps {
                             let row = Array(y[((t * batch + b) * hs)..<((t * batch + b + 1) * hs)])
-                            let expected = t == rows[b] ? Array(h[(b * hs)..<((b + 1) * hs)]) : [Float](repeating: -9, count: hs)
-                            XCTAssertEqual(row.map(\.bitPattern), expected.map(\.bitPattern), "\(what) y[\(t), \(b)]")
+                            let expected = t == rows[b] ? Array(h[(b * hs)..<((b + 1) * hs)]) : [T](repeating: -9, count: hs)
+                            XCTAssertEqual(row.map(\.bits), expected.map(\.bits), "\(what) y[\(t), \(b)]")
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// The C activation runs and fused steps of one precision, for tests written once for both.
+protocol StepKernels: BinaryFloatingPoint {
+    static func sigmoid(_ p: UnsafeMutablePointer<Self>, _ n: Int)
+    static func tanh(_ p: UnsafeMutablePointer<Self>, _ n: Int)
+    static func lstmStep(_ xw: UnsafePointer<Self>, _ xwStep: Int, _ hw: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>,
+                         _ h: UnsafeMutablePointer<Self>, _ ldh: Int, _ y: UnsafeMutablePointer<Self>?, _ yStep: Int, _ ldy: Int,
+                         _ rows: UnsafePointer<Int>, _ nb: Int, _ hidden: Int)
+    static func gruStep(_ xw: UnsafePointer<Self>, _ xwStep: Int, _ hw: UnsafePointer<Self>, _ bhn: UnsafePointer<Self>,
+                        _ h: UnsafeMutablePointer<Self>, _ y: UnsafeMutablePointer<Self>?, _ yStep: Int, _ ldy: Int,
+                        _ rows: UnsafePointer<Int>, _ nb: Int, _ hidden: Int)
+    var bits: UInt64 { get }
+}
+
+extension Float: StepKernels {
+    var bits: UInt64 { UInt64(bitPattern) }
+    static func sigmoid(_ p: UnsafeMutablePointer<Float>, _ n: Int) { lstmk_sigmoid_f32(p, n) }
+    static func tanh(_ p: UnsafeMutablePointer<Float>, _ n: Int) { lstmk_tanh_f32(p, n) }
+    static func lstmStep(_ xw: UnsafePointer<Float>, _ xwStep: Int, _ hw: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                         _ h: UnsafeMutablePointer<Float>, _ ldh: Int, _ y: UnsafeMutablePointer<Float>?, _ yStep: Int, _ ldy: Int,
+                         _ rows: UnsafePointer<Int>, _ nb: Int, _ hidden: Int) {
+        lstmk_lstm_step_f32(xw, xwStep, hw, c, h, ldh, y, yStep, ldy, rows, nb, hidden)
+    }
+    static func gruStep(_ xw: UnsafePointer<Float>, _ xwStep: Int, _ hw: UnsafePointer<Float>, _ bhn: UnsafePointer<Float>,
+                        _ h: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>?, _ yStep: Int, _ ldy: Int,
+                        _ rows: UnsafePointer<Int>, _ nb: Int, _ hidden: Int) {
+        lstmk_gru_step_f32(xw, xwStep, hw, bhn, h, y, yStep, ldy, rows, nb, hidden)
+    }
+}
+
+extension Double: StepKernels {
+    var bits: UInt64 { bitPattern }
+    static func sigmoid(_ p: UnsafeMutablePointer<Double>, _ n: Int) { lstmk_sigmoid_f64(p, n) }
+    static func tanh(_ p: UnsafeMutablePointer<Double>, _ n: Int) { lstmk_tanh_f64(p, n) }
+    static func lstmStep(_ xw: UnsafePointer<Double>, _ xwStep: Int, _ hw: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>,
+                         _ h: UnsafeMutablePointer<Double>, _ ldh: Int, _ y: UnsafeMutablePointer<Double>?, _ yStep: Int, _ ldy: Int,
+                         _ rows: UnsafePointer<Int>, _ nb: Int, _ hidden: Int) {
+        lstmk_lstm_step_f64(xw, xwStep, hw, c, h, ldh, y, yStep, ldy, rows, nb, hidden)
+    }
+    static func gruStep(_ xw: UnsafePointer<Double>, _ xwStep: Int, _ hw: UnsafePointer<Double>, _ bhn: UnsafePointer<Double>,
+                        _ h: UnsafeMutablePointer<Double>, _ y: UnsafeMutablePointer<Double>?, _ yStep: Int, _ ldy: Int,
+                        _ rows: UnsafePointer<Int>, _ nb: Int, _ hidden: Int) {
+        lstmk_gru_step_f64(xw, xwStep, hw, bhn, h, y, yStep, ldy, rows, nb, hidden)
     }
 }

@@ -69,10 +69,31 @@ void lstmk_gru_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, con
                         float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
                         ptrdiff_t hidden);
 
+/// The f64 reference path's sigmoid and tanh, in place (docs/CELLS.md §8): our own exp and
+/// expm1 from correctly rounded +, −, ×, ÷ only (no fused multiply-add, no libm), so the same
+/// bits on every path, compiler and platform; within 2 ulp of the true values (measured against
+/// libm in KernelTests). NaN stays NaN.
+void lstmk_sigmoid_f64(double *x, ptrdiff_t count);
+void lstmk_tanh_f64(double *x, ptrdiff_t count);
+
+/// The f64 forms of lstmk_lstm_step_f32 and lstmk_gru_step_f32: the same operations in the same
+/// order, with the f64 sigmoid and tanh above; the same bits on every path.
+void lstmk_lstm_step_f64(const double *xw, ptrdiff_t xw_step, const double *hw, double *c, double *h, ptrdiff_t ldh,
+                         double *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                         ptrdiff_t hidden);
+void lstmk_gru_step_f64(const double *xw, ptrdiff_t xw_step, const double *hw, const double *bhn, double *h,
+                        double *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                        ptrdiff_t hidden);
+
 /// The f64 reference product C[m, n] = A[m, k] · Wᵀ over a packed W (all panels): each element
 /// summed in ascending k from 0, every product rounded before it is added, never fused. The
 /// same bits on every path (docs/CELLS.md §11.1).
 void lstmk_gemm_f64(const double *a, const double *packed_w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n);
+/// lstmk_gemm_f64 over a packed W stored as float32 (weights that are exactly float32), each
+/// weight widened exactly to double as it is used: the bits of lstmk_gemm_f64 over the widened
+/// W, reading half the bytes. May allocate a buffer of at most 128 KiB (when m is more than one
+/// row tile); without it (allocation failed), it still works, widening in every tile.
+void lstmk_gemm_f64_w32(const double *a, const float *packed_w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n);
 
 #ifdef __cplusplus
 }

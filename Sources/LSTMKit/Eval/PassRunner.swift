@@ -147,10 +147,8 @@ struct PassRunner<F: EvalScalar> {
                 }
             }
             if !anyActive { break }
-            pass.whT.withUnsafeBufferPointer { wp in
-                hw.withUnsafeMutableBufferPointer { op in
-                    F.gemm(slice.h, wp.baseAddress!, op.baseAddress!, m: nb, k: p, n: recurrentWidth, threads: gemmThreads)
-                }
+            hw.withUnsafeMutableBufferPointer { op in
+                pass.whT.multiply(slice.h, into: op.baseAddress!, m: nb, k: p, n: recurrentWidth, threads: gemmThreads)
             }
             var wroteY = false
             switch s.cell {
@@ -182,10 +180,10 @@ struct PassRunner<F: EvalScalar> {
         }
     }
 
-    /// Which fused C step applies to this pass (f32 only): the plain LSTM (sigmoid, tanh,
-    /// tanh; no peepholes, clips or coupling; a projection is fine) and the plain reset-after GRU.
+    /// Which fused C step applies to this pass: the plain LSTM (sigmoid, tanh, tanh; no
+    /// peepholes, clips or coupling; a projection is fine) and the plain reset-after GRU, in
+    /// either precision (the same operations as the element-wise loops below, in the same order).
     var fusedKind: FusedKind {
-        guard F.self == Float.self else { return .none }
         let s = pass.spec, a = pass.activations
         guard s.activationClip == nil else { return .none }
         switch s.cell {
@@ -208,20 +206,19 @@ struct PassRunner<F: EvalScalar> {
     func fusedLSTMStep(_ io: StepIO<F>, nb: Int, hw: [F], m: inout [F], rows: [Int]) -> Bool {
         let hs = pass.spec.hiddenSize, g = 4 * hs
         let projection = pass.spec.lstm.projectionSize != nil
-        let xw = UnsafeRawPointer(io.xw).assumingMemoryBound(to: Float.self)
-        let c = UnsafeMutableRawPointer(io.c!).assumingMemoryBound(to: Float.self)
         rows.withUnsafeBufferPointer { rp in
             hw.withUnsafeBufferPointer { hp in
-                let r = UnsafeRawPointer(hp.baseAddress!).assumingMemoryBound(to: Float.self)
-                if projection {
-                    m.withUnsafeMutableBufferPointer { mp in
-                        let out = UnsafeMutableRawPointer(mp.baseAddress!).assumingMemoryBound(to: Float.self)
-                        lstmk_lstm_step_f32(xw, batch * g, r, c, out, hs, nil, 0, 0, rp.baseAddress!, nb, hs)
+                m.withUnsafeMutableBufferPointer { mp in
+                    let out = projection ? mp.baseAddress! : io.h
+                    let y = projection ? nil : io.y
+                    let yStep = projection ? 0 : batch * io.yStride, ldy = projection ? 0 : io.yStride
+                    if F.self == Float.self {
+                        lstmk_lstm_step_f32(cast(io.xw), batch * g, cast(hp.baseAddress!), cast(io.c!), cast(out), hs,
+                                            y.map { cast($0) }, yStep, ldy, rp.baseAddress!, nb, hs)
+                    } else {
+                        lstmk_lstm_step_f64(cast(io.xw), batch * g, cast(hp.baseAddress!), cast(io.c!), cast(out), hs,
+                                            y.map { cast($0) }, yStep, ldy, rp.baseAddress!, nb, hs)
                     }
-                } else {
-                    let out = UnsafeMutableRawPointer(io.h).assumingMemoryBound(to: Float.self)
-                    let y = UnsafeMutableRawPointer(io.y).assumingMemoryBound(to: Float.self)
-                    lstmk_lstm_step_f32(xw, batch * g, r, c, out, hs, y, batch * io.yStride, io.yStride, rp.baseAddress!, nb, hs)
                 }
             }
         }
@@ -231,15 +228,17 @@ struct PassRunner<F: EvalScalar> {
     /// The fused reset-after GRU step (C); writes h and the outputs y of every moving row.
     func fusedGRUStep(_ io: StepIO<F>, nb: Int, hw: [F], rows: [Int]) {
         let hs = pass.spec.hiddenSize
-        let xw = UnsafeRawPointer(io.xw).assumingMemoryBound(to: Float.self)
-        let h = UnsafeMutableRawPointer(io.h).assumingMemoryBound(to: Float.self)
-        let y = UnsafeMutableRawPointer(io.y).assumingMemoryBound(to: Float.self)
         rows.withUnsafeBufferPointer { rp in
             hw.withUnsafeBufferPointer { hp in
                 pass.recurrentBias.withUnsafeBufferPointer { bp in
-                    let r = UnsafeRawPointer(hp.baseAddress!).assumingMemoryBound(to: Float.self)
-                    let bhn = UnsafeRawPointer(bp.baseAddress! + 2 * hs).assumingMemoryBound(to: Float.self)
-                    lstmk_gru_step_f32(xw, batch * 3 * hs, r, bhn, h, y, batch * io.yStride, io.yStride, rp.baseAddress!, nb, hs)
+                    let bhn = bp.baseAddress! + 2 * hs
+                    if F.self == Float.self {
+                        lstmk_gru_step_f32(cast(io.xw), batch * 3 * hs, cast(hp.baseAddress!), cast(bhn), cast(io.h), cast(io.y),
+                                           batch * io.yStride, io.yStride, rp.baseAddress!, nb, hs)
+                    } else {
+                        lstmk_gru_step_f64(cast(io.xw), batch * 3 * hs, cast(hp.baseAddress!), cast(bhn), cast(io.h), cast(io.y),
+                                           batch * io.yStride, io.yStride, rp.baseAddress!, nb, hs)
+                    }
                 }
             }
         }
@@ -299,10 +298,8 @@ struct PassRunner<F: EvalScalar> {
                 for j in 0..<hs { rh[b * hs + j] = rows[b] >= 0 ? hw[b * width + hs + j] * h[b * hs + j] : 0 }
             }
             rh.withUnsafeBufferPointer { rp in
-                pass.whnT.withUnsafeBufferPointer { wp in
-                    hwn.withUnsafeMutableBufferPointer { op in
-                        F.gemm(rp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: nb, k: hs, n: hs, threads: gemmThreads)
-                    }
+                hwn.withUnsafeMutableBufferPointer { op in
+                    pass.whnT.multiply(rp.baseAddress!, into: op.baseAddress!, m: nb, k: hs, n: hs, threads: gemmThreads)
                 }
             }
         }
@@ -394,10 +391,8 @@ struct PassRunner<F: EvalScalar> {
         let s = pass.spec
         let hs = s.hiddenSize, p = s.outputSize
         m.withUnsafeBufferPointer { mp in
-            pass.projT.withUnsafeBufferPointer { wp in
-                projected.withUnsafeMutableBufferPointer { op in
-                    F.gemm(mp.baseAddress!, wp.baseAddress!, op.baseAddress!, m: nb, k: hs, n: p, threads: gemmThreads)
-                }
+            projected.withUnsafeMutableBufferPointer { op in
+                pass.projT.multiply(mp.baseAddress!, into: op.baseAddress!, m: nb, k: hs, n: p, threads: gemmThreads)
             }
         }
         let projClip = s.lstm.projectionClip.map { F.from($0) }
@@ -451,4 +446,13 @@ struct StepIO<F: EvalScalar>: @unchecked Sendable {
     let c: UnsafeMutablePointer<F>?
     let y: UnsafeMutablePointer<F>
     let yStride: Int
+}
+
+/// A pointer to the evaluator's element type as one to the C kernels' (Float or Double: the
+/// caller has checked which F is).
+@inline(__always)
+private func cast<F, T>(_ p: UnsafePointer<F>) -> UnsafePointer<T> { UnsafeRawPointer(p).assumingMemoryBound(to: T.self) }
+@inline(__always)
+private func cast<F, T>(_ p: UnsafeMutablePointer<F>) -> UnsafeMutablePointer<T> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: T.self)
 }

@@ -10,9 +10,9 @@ struct PreparedPass<F: EvalScalar>: Sendable {
     let wxT: [F]
     /// W_h packed over the blocks computed before the reset gate is known: G·H outputs, or for
     /// a reset-before GRU only the z and r blocks (2H outputs); P inputs.
-    let whT: [F]
+    let whT: PackedWeights<F>
     /// Reset-before GRU: W_hn packed (H outputs, H inputs), applied to r ⊙ h.
-    let whnT: [F]
+    let whnT: PackedWeights<F>
     /// Bias added to the input projection: b_x, plus b_h wherever the two can be summed.
     let inputBias: [F]
     /// Bias added inside the recurrent term (reset-after GRU n block: b_hn; else zeros).
@@ -21,7 +21,7 @@ struct PreparedPass<F: EvalScalar>: Sendable {
     let peepholeF: [F]?
     let peepholeO: [F]?
     /// W_proj packed: P outputs, H inputs.
-    let projT: [F]
+    let projT: PackedWeights<F>
     let learnedH0: [F]?
     let learnedC0: [F]?
 
@@ -51,16 +51,16 @@ struct PreparedPass<F: EvalScalar>: Sendable {
         inputBias = inB
         recurrentBias = recB
         if s.cell == .gru && !s.resetAfter {
-            whT = packed(Array(wh[0..<(2 * h * p)]), rows: 2 * h, cols: p)
-            whnT = packed(Array(wh[(2 * h * p)...]), rows: h, cols: p)
+            whT = PackedWeights(Array(wh[0..<(2 * h * p)]), rows: 2 * h, cols: p)
+            whnT = PackedWeights(Array(wh[(2 * h * p)...]), rows: h, cols: p)
         } else {
-            whT = packed(wh, rows: g, cols: p)
-            whnT = []
+            whT = PackedWeights(wh, rows: g, cols: p)
+            whnT = PackedWeights([], rows: 0, cols: p)
         }
         peepholeI = t[.peepholeInput].map { F.tensorValues($0) }
         peepholeF = t[.peepholeForget].map { F.tensorValues($0) }
         peepholeO = t[.peepholeOutput].map { F.tensorValues($0) }
-        projT = t[.projection].map { packed(F.tensorValues($0), rows: p, cols: h) } ?? []
+        projT = PackedWeights(t[.projection].map { F.tensorValues($0) } ?? [], rows: t[.projection] == nil ? 0 : p, cols: h)
         learnedH0 = t[.initialHidden].map { F.tensorValues($0) }
         learnedC0 = t[.initialCell].map { F.tensorValues($0) }
     }

@@ -41,6 +41,50 @@ extension Float: EvalScalar {
     }
 }
 
+/// A weight matrix packed for the recurrent products (see `packed`). In the f64 reference path,
+/// a large matrix (16 MiB or more as doubles: W_h of an LSTM from H ≈ 724) whose weights are all
+/// exactly float32 — every model stored in float32, float16 or bfloat16 — is kept as float32
+/// and widened exactly inside the kernel (`lstmk_gemm_f64_w32`): the same values, so the same
+/// bits, at half the memory and half the bytes streamed per step. That pays where the product
+/// is bound by reading W_h from L3 or memory (small batches, measured on Zen 4: 1 × 1024 × 4096
+/// at 14.8 GFLOP/s against 6.8 as doubles); for matrices that stay in cache, and for W_x (products
+/// of T·B rows), widening costs more than the bytes save (8 × 256 × 1024: 34 against 43).
+struct PackedWeights<F: EvalScalar>: Sendable {
+    /// The size as doubles from which an exactly-float32 matrix is kept as float32.
+    static var narrowFromBytes: Int { 16 << 20 }
+
+    /// The packed values in F; empty when `narrow` holds them.
+    let values: [F]
+    /// The packed values as float32 (F = Double and every value exactly a float32), else empty.
+    let narrow: [Float]
+
+    init(_ w: [F], rows n: Int, cols k: Int) {
+        if F.self == Double.self, w.count * 8 >= Self.narrowFromBytes, w.allSatisfy({ Double(Float($0.asDouble)) == $0.asDouble }) {
+            narrow = packed(w.map { Float($0.asDouble) }, rows: n, cols: k)
+            values = []
+        } else {
+            values = packed(w, rows: n, cols: k)
+            narrow = []
+        }
+    }
+
+    var isEmpty: Bool { values.isEmpty && narrow.isEmpty }
+
+    /// C[m, n] = A[m, k] · Wᵀ (C overwritten).
+    func multiply(_ a: UnsafePointer<F>, into c: UnsafeMutablePointer<F>, m: Int, k: Int, n: Int, threads: Int) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else { c.update(repeating: 0, count: m * n); return }
+        if narrow.isEmpty {
+            values.withUnsafeBufferPointer { F.gemm(a, $0.baseAddress!, c, m: m, k: k, n: n, threads: threads) }
+        } else {
+            narrow.withUnsafeBufferPointer { wp in
+                lstmk_gemm_f64_w32(UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), wp.baseAddress!,
+                                   UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), m, k, n)
+            }
+        }
+    }
+}
+
 /// Width of a column panel of a packed weight matrix.
 let panelWidth = 16
 

@@ -4,9 +4,9 @@ import Foundation
 import LSTMCore
 
 /// Activations over contiguous runs of values. The f32 path evaluates sigmoid and tanh with
-/// the vector kernels of `CLSTMKernels` (our own float32 exp, on the path chosen at run time);
-/// everything else, and the whole f64 reference path, goes element by element through
-/// `Activation.apply` (libm).
+/// the vector kernels of `CLSTMKernels` (our own float32 exp, on the path chosen at run time),
+/// the f64 path with the reference sigmoid and tanh of `CLSTMKernels`; everything else goes
+/// element by element through `Activation.apply` (libm).
 extension EvalScalar {
     @inline(__always)
     static func activateRun(_ a: Activation, _ p: UnsafeMutablePointer<Self>, _ count: Int) {
@@ -34,24 +34,24 @@ func activateFloatRun(_ a: Activation, _ p: UnsafeMutablePointer<Float>, _ count
     }
 }
 
-/// Nanoseconds per value of the f32 sigmoid and tanh runs, on the current path (for
-/// tools/bench_eval.py diagnostics).
-/// The f64 path's sigmoid and tanh: the same libm functions and the same operations, in the
-/// same order, as `Activation.apply` (so the same bits: the pinned f64 results), compiled here
-/// for Double. `apply` is generic over `Real` and not inlinable across modules, so calling it
-/// per element went through witness tables — about a third of an f64 run's time.
+/// The f64 path's sigmoid and tanh: the reference path's own functions (`CLSTMKernels`,
+/// docs/CELLS.md §8), built from correctly rounded +, −, ×, ÷ only, so their bits are the same
+/// on every CPU path and platform (libm's may differ between platforms in the last bit).
+/// Everything else goes through `Activation.apply` (libm).
 @inline(__always)
 func activateDoubleRun(_ a: Activation, _ p: UnsafeMutablePointer<Double>, _ count: Int) {
     switch a.kind {
     case .sigmoid:
-        for j in 0..<count { p[j] = 1 / (1 + exp(-p[j])) }
+        lstmk_sigmoid_f64(p, count)
     case .tanh:
-        for j in 0..<count { p[j] = tanh(p[j]) }
+        lstmk_tanh_f64(p, count)
     default:
         for j in 0..<count { p[j] = a.apply(p[j]) }
     }
 }
 
+/// Nanoseconds per value of the f32 sigmoid and tanh runs, on the current path (for
+/// tools/bench_eval.py diagnostics).
 package func measureActivations(count: Int = 4096, repeats: Int = 2000) -> (sigmoid: Double, tanh: Double) {
     var v = (0..<count).map { Float($0 % 97) / 97 * 8 - 4 }
     func run(_ a: Activation) -> Double {

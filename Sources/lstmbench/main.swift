@@ -4,7 +4,8 @@
 //   lstmbench MODEL X.npy ... [--warmup N]                       (default 1 warm-up run; 0 for very long runs)
 //   lstmbench --stream MODEL [--steps N] [--precision f32|f64]   one step per call through RecurrentModel.run
 //                                                                (B = 1, the state fed back): µs per call
-//   lstmbench --gemm MxKxN                                       GFLOP/s of the f32 kernel
+//   lstmbench --gemm MxKxN [--precision f64 [--float32-weights]]  GFLOP/s of the f32 kernel, or of
+//                                                                the f64 one (weights as doubles or float32)
 //   lstmbench --load MODEL [--repeats N]                        time a full load (read, inflate, CRC)
 //   lstmbench --open MODEL [--repeats N]                        time opening (header only, what inspect does)
 //   lstmbench --encode MODEL --encoding E [--level L] [--strategy standard|huffman] [--repeats N]
@@ -45,7 +46,10 @@ do {
         let d = shape.split(separator: "x").compactMap { Int($0) }
         guard d.count == 3 else { fail("--gemm takes MxKxN") }
         let threads = RunLimits(threads: threadsFromEnvironment).resolvedThreads
-        print("{\"gemm_gflops\": \(measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10, threads: threads)), \"kernel\": \"\(KernelPath.current.name)\"}")
+        let gflops = option("--precision") == "f64"
+            ? measureReferenceGEMM(m: d[0], k: d[1], n: d[2], repeats: 10, float32Weights: args.contains("--float32-weights"))
+            : measureFastGEMM(m: d[0], k: d[1], n: d[2], repeats: 10, threads: threads)
+        print("{\"gemm_gflops\": \(gflops), \"kernel\": \"\(KernelPath.current.name)\"}")
     } else if let path = option("--stream") {
         // Streaming latency: one time step per call, B = 1, the state fed back (what a voice
         // activity detector does per audio frame). Inputs are fixed random values.
@@ -67,7 +71,7 @@ do {
         print("{\"median_us_per_step\": \(perCall[perCall.count / 2] * 1e6), \"min_us_per_step\": \(perCall[0] * 1e6), \"kernel\": \"\(KernelPath.current.name)\"}")
     } else if args.first == "--activations" {
         let r = measureActivations()
-        print("{\"sigmoid_ns\": \(r.sigmoid), \"tanh_ns\": \(r.tanh)}")
+        print("{\"sigmoid_ns\": \(r.sigmoid), \"tanh_ns\": \(r.tanh), \"sigmoid_f64_ns\": \(r.sigmoid64), \"tanh_f64_ns\": \(r.tanh64)}")
     } else if let path = option("--open") {
         let t = try timed(repeats) { _ = try ModelReader(path: path) }
         print("{\"open_median_s\": \(t[t.count / 2]), \"open_min_s\": \(t[0])}")

@@ -71,3 +71,23 @@ package func measureFastGEMM(m: Int, k: Int, n: Int, repeats: Int, threads: Int 
     }
     return 2.0 * Double(m * k * n) / best
 }
+
+/// GFLOP/s of the f64 reference product on an m×k by k×n product, on the current path, with the
+/// weights packed as doubles or (`float32Weights`) as float32 widened in the kernel. Best of
+/// `repeats` (for `lstmbench --gemm MxKxN --precision f64 [--float32-weights]`).
+package func measureReferenceGEMM(m: Int, k: Int, n: Int, repeats: Int, float32Weights: Bool) -> Double {
+    let a = (0..<(m * k)).map { Double($0 % 7) * 0.1 }
+    let w = PackedWeights<Double>((0..<(k * n)).map { Double(Float(Double($0 % 5) * 0.1)) }, rows: n, cols: k,
+                                  narrow: float32Weights)
+    var c = [Double](repeating: 0, count: m * n)
+    var best = Double.infinity
+    let calls = Swift.max(1, 1_000_000 / Swift.max(1, 2 * m * k * n / 10))
+    for _ in 0..<repeats {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        a.withUnsafeBufferPointer { ap in c.withUnsafeMutableBufferPointer { cp in
+            for _ in 0..<calls { w.multiply(ap.baseAddress!, into: cp.baseAddress!, m: m, k: k, n: n, threads: 1) }
+        } }
+        best = Swift.min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(calls))
+    }
+    return 2.0 * Double(m * k * n) / best
+}

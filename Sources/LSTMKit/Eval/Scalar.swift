@@ -58,8 +58,10 @@ struct PackedWeights<F: EvalScalar>: Sendable {
     /// The packed values as float32 (F = Double and every value exactly a float32), else empty.
     let narrow: [Float]
 
-    init(_ w: [F], rows n: Int, cols k: Int) {
-        if F.self == Double.self, w.count * 8 >= Self.narrowFromBytes, w.allSatisfy({ Double(Float($0.asDouble)) == $0.asDouble }) {
+    /// `narrow`: keep exactly-float32 weights as float32 (default: when the matrix is large).
+    init(_ w: [F], rows n: Int, cols k: Int, narrow wantNarrow: Bool? = nil) {
+        if F.self == Double.self, wantNarrow ?? (w.count * 8 >= Self.narrowFromBytes),
+           w.allSatisfy({ Double(Float($0.asDouble)) == $0.asDouble }) {
             narrow = packed(w.map { Float($0.asDouble) }, rows: n, cols: k)
             values = []
         } else {

@@ -50,16 +50,17 @@ func activateDoubleRun(_ a: Activation, _ p: UnsafeMutablePointer<Double>, _ cou
     }
 }
 
-/// Nanoseconds per value of the f32 sigmoid and tanh runs, on the current path (for
-/// tools/bench_eval.py diagnostics).
-package func measureActivations(count: Int = 4096, repeats: Int = 2000) -> (sigmoid: Double, tanh: Double) {
+/// Nanoseconds per value of the f32 and f64 sigmoid and tanh runs, on the current path (for
+/// `lstmbench --activations`).
+package func measureActivations(count: Int = 4096, repeats: Int = 2000) -> (sigmoid: Double, tanh: Double, sigmoid64: Double, tanh64: Double) {
     var v = (0..<count).map { Float($0 % 97) / 97 * 8 - 4 }
-    func run(_ a: Activation) -> Double {
+    var d = v.map(Double.init)
+    func run<F: EvalScalar>(_ a: Activation, _ v: inout [F]) -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
         v.withUnsafeMutableBufferPointer { p in
-            for _ in 0..<repeats { Float.activateRun(a, p.baseAddress!, count) }
+            for _ in 0..<repeats { F.activateRun(a, p.baseAddress!, count) }
         }
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(count * repeats)
     }
-    return (run(.sigmoid), run(.tanh))
+    return (run(.sigmoid, &v), run(.tanh, &v), run(.sigmoid, &d), run(.tanh, &d))
 }

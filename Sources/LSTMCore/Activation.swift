@@ -112,9 +112,9 @@ public struct Activation: Equatable, Sendable, Codable {
     /// and `log1p` of that precision (through swift-numerics' `Real`), α and β rounded to
     /// `T`; sigmoid as `1 / (1 + exp(−x))`, which gives 0 or 1 rather than NaN for large |x|;
     /// softplus returns x itself above 30 in double precision and above 20 in single, where
-    /// `log1p(exp(x))` already equals x. The f64 reference path uses it for every activation;
-    /// the f32 path for every kind except sigmoid and tanh, which it evaluates eight lanes at
-    /// a time with its own `exp`.
+    /// `log1p(exp(x))` already equals x. The evaluator uses it for every kind except sigmoid
+    /// and tanh, which both of its paths evaluate a vector at a time with their own functions
+    /// (the f64 reference's are defined exactly in docs/CELLS.md §11.1.1).
     @inline(__always)
     public func apply<T: Real & BinaryFloatingPoint>(_ x: T) -> T {
         let a = T(alpha), b = T(beta)

@@ -1,4 +1,5 @@
-// f32 kernels of lstmtool's fast evaluator path, chosen at run time from what the CPU has.
+// Kernels of lstmtool's evaluator — products, activations and fused gate steps of the f32 fast
+// path and of the f64 reference — chosen at run time from what the CPU has.
 //
 // Paths: portable (plain C, auto-vectorised, no fused multiply-add), avx2 (AVX2 + FMA),
 // avx512 (AVX-512 F/VL/BW/DQ + FMA), neon (aarch64, with FMA). The path is chosen once, on

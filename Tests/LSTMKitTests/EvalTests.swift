@@ -356,8 +356,10 @@ final class EvalTests: XCTestCase {
     /// The f32 matrix products split their columns over threads when the work is large; every
     /// element is still summed by one thread in the same order, so the outputs must be
     /// bitwise identical for any thread count.
-    /// B = 7 reaches the split of each step's product by column panels; B = 40 the split of
-    /// the batch rows over threads (from 16 rows per thread).
+    /// B = 7 reaches the column-panel split of the input projections (10 MFLOP; each step's
+    /// product, 0.5 MFLOP, stays on one thread — KernelTests covers the per-step split on
+    /// larger products) and the two passes on two threads; B = 40 the split of the batch rows
+    /// over threads (from 16 rows per thread).
     func testF32OutputsDoNotDependOnTheThreadCount() throws {
         for b in [7, 40] { try checkThreadIndependence(batch: b) }
     }

@@ -13,9 +13,11 @@ import Foundation
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                 m: Int, k: Int, n: Int, threads: Int) {
     let panels = (n + panelWidth - 1) / panelWidth
-    // Below ~2 MFLOP (tens of microseconds of work) the hand-off through Dispatch costs more
-    // than it saves (batch 1 at H < 512, batch 8 at H < 256).
-    guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= 2_000_000 else {
+    // Below ~8 MFLOP (≈ 80 µs of work) the hand-off through Dispatch costs more than it
+    // saves: on the 2-vCPU KVM machine of docs/PERFORMANCE.md, waking the idle vCPU for every
+    // step made LSTM H = 512, B = 1 (2.1 MFLOP per step) take 11.8 ms on two threads against
+    // 6.7 on one, while H = 1024 (8.4 MFLOP) still gained (26 against 39 ms).
+    guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= 8_000_000 else {
         lstmk_gemm_f32(a, b, c, m, k, n, 0, panels)
         return
     }

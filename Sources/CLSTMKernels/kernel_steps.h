@@ -57,17 +57,19 @@ AI void SFN(lstm_units)(const ST *x, const ST *r, ptrdiff_t H, ST *cv, ST *hv, S
     if (yv) SSTORE(yv, hn, n);
 }
 
+// Units [u0, u1) of every row (threads may share a step by unit ranges).
 static TGT void SFN(lstm_step)(const ST *xw, ptrdiff_t xw_step, const ST *hw, ST *c, ST *h, ptrdiff_t ldh, ST *y,
-                               ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t H) {
+                               ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t H,
+                               ptrdiff_t u0, ptrdiff_t u1) {
     for (ptrdiff_t b = 0; b < nb; b++) {
         const ptrdiff_t t = rows[b];
         if (t < 0) continue;
         const ST *x = xw + t * xw_step + b * 4 * H, *r = hw + b * 4 * H;
         ST *cv = c + b * H, *hv = h + b * ldh, *yv = y ? y + t * y_step + b * ldy : 0;
         // Full vectors (n = SN, a constant once inlined: no tail branches), then the tail.
-        ptrdiff_t j = 0;
-        for (; j + SN <= H; j += SN) SFN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, SN);
-        if (j < H) SFN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, H - j);
+        ptrdiff_t j = u0;
+        for (; j + SN <= u1; j += SN) SFN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, SN);
+        if (j < u1) SFN(lstm_units)(x + j, r + j, H, cv + j, hv + j, yv ? yv + j : 0, u1 - j);
     }
 }
 
@@ -89,15 +91,16 @@ AI void SFN(gru_units)(const ST *x, const ST *r, const ST *bhn, ptrdiff_t H, ST 
 }
 
 static TGT void SFN(gru_step)(const ST *xw, ptrdiff_t xw_step, const ST *hw, const ST *bhn, ST *h, ST *y,
-                              ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t H) {
+                              ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t H,
+                              ptrdiff_t u0, ptrdiff_t u1) {
     for (ptrdiff_t b = 0; b < nb; b++) {
         const ptrdiff_t t = rows[b];
         if (t < 0) continue;
         const ST *x = xw + t * xw_step + b * 3 * H, *r = hw + b * 3 * H;
         ST *hv = h + b * H, *yv = y ? y + t * y_step + b * ldy : 0;
-        ptrdiff_t j = 0;
-        for (; j + SN <= H; j += SN) SFN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, SN);
-        if (j < H) SFN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, H - j);
+        ptrdiff_t j = u0;
+        for (; j + SN <= u1; j += SN) SFN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, SN);
+        if (j < u1) SFN(gru_units)(x + j, r + j, bhn + j, H, hv + j, yv ? yv + j : 0, u1 - j);
     }
 }
 

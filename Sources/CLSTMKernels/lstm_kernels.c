@@ -188,15 +188,27 @@ void lstmk_tanh_f64(double *x, ptrdiff_t count) { if (count > 0) { DISPATCH(tanh
     void lstmk_lstm_step_##T(const SCALAR_##T *xw, ptrdiff_t xw_step, const SCALAR_##T *hw, SCALAR_##T *c,       \
                              SCALAR_##T *h, ptrdiff_t ldh, SCALAR_##T *y, ptrdiff_t y_step, ptrdiff_t ldy,       \
                              const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t hidden) {                        \
-        if (nb <= 0 || hidden <= 0) return;                                                                  \
-        DISPATCH(lstm_step_##T, xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden)                \
+        lstmk_lstm_step_units_##T(xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden, 0, hidden);  \
+    }                                                                                                        \
+    void lstmk_lstm_step_units_##T(const SCALAR_##T *xw, ptrdiff_t xw_step, const SCALAR_##T *hw, SCALAR_##T *c, \
+                                   SCALAR_##T *h, ptrdiff_t ldh, SCALAR_##T *y, ptrdiff_t y_step, ptrdiff_t ldy, \
+                                   const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t hidden, ptrdiff_t u0,      \
+                                   ptrdiff_t u1) {                                                          \
+        if (nb <= 0 || hidden <= 0 || u0 < 0 || u1 > hidden || u0 >= u1) return;                             \
+        DISPATCH(lstm_step_##T, xw, xw_step, hw, c, h, ldh, y, y_step, ldy, rows, nb, hidden, u0, u1)        \
     }
 #define GRU_STEP(T)                                                                                        \
     void lstmk_gru_step_##T(const SCALAR_##T *xw, ptrdiff_t xw_step, const SCALAR_##T *hw,                       \
                             const SCALAR_##T *bhn, SCALAR_##T *h, SCALAR_##T *y, ptrdiff_t y_step, ptrdiff_t ldy, \
                             const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t hidden) {                         \
-        if (nb <= 0 || hidden <= 0) return;                                                                  \
-        DISPATCH(gru_step_##T, xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden)                    \
+        lstmk_gru_step_units_##T(xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden, 0, hidden);      \
+    }                                                                                                        \
+    void lstmk_gru_step_units_##T(const SCALAR_##T *xw, ptrdiff_t xw_step, const SCALAR_##T *hw,                 \
+                                  const SCALAR_##T *bhn, SCALAR_##T *h, SCALAR_##T *y, ptrdiff_t y_step,       \
+                                  ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb, ptrdiff_t hidden,        \
+                                  ptrdiff_t u0, ptrdiff_t u1) {                                              \
+        if (nb <= 0 || hidden <= 0 || u0 < 0 || u1 > hidden || u0 >= u1) return;                             \
+        DISPATCH(gru_step_##T, xw, xw_step, hw, bhn, h, y, y_step, ldy, rows, nb, hidden, u0, u1)            \
     }
 #define SCALAR_f32 float
 #define SCALAR_f64 double

@@ -33,6 +33,51 @@ final class APITests: XCTestCase {
         }
     }
 
+    /// Threads sharing each step of a small batch (`PassRunner.recurTogether`, forced to form
+    /// here) give bitwise the outputs and final states of one thread: LSTM and GRU, forward and
+    /// reverse, unequal lengths (one of them 0), two and three threads, chunks of 5 steps, and a
+    /// team that stops after 6 steps (the rest run on one thread, as when waits cost too much).
+    func testStepsSharedByThreadsEqualOneThreadBitwise() throws {
+        let saved = ParallelTuning.joinTimeoutNanoseconds
+        ParallelTuning.joinTimeoutNanoseconds = 10_000_000_000
+        defer {
+            ParallelTuning.joinTimeoutNanoseconds = saved
+            ParallelTuning.teamStopsAfterSteps = nil
+        }
+        for stopAfter in [nil, 6] {
+            ParallelTuning.teamStopsAfterSteps = stopAfter
+            for (cell, direction) in [(CellFamily.lstm, Direction.forward), (.gru, .reverse), (.lstm, .reverse), (.gru, .forward)] {
+                var spec = LayerSpec(cell: cell, inputSize: 24, hiddenSize: 64, direction: direction)
+                spec.resetAfter = true
+                let model = try RecurrentModel(KitTest.model([spec], seed: 77))
+                let t = 19, b = 5
+                let x = try randomInput(model, steps: t, batch: b, seed: 8, as: Float.self)
+                let lengths = [19, 11, 0, 19, 3]
+                var one = model.initialState(batchSize: b, as: Float.self)
+                let y1 = try model.run(x, state: &one, sequenceLengths: lengths, limits: RunLimits(threads: 1))
+                XCTAssertGreaterThan(y1.scalars.map { abs($0) }.max() ?? 0, 0.01)
+                for threads in [2, 3] {
+                    let label = "\(cell) \(direction), \(threads) threads, stop after \(stopAfter.map(String.init) ?? "none")"
+                    var many = model.initialState(batchSize: b, as: Float.self)
+                    let y2 = try model.run(x, state: &many, sequenceLengths: lengths, limits: RunLimits(threads: threads))
+                    XCTAssertEqual(y2.scalars.map(\.bitPattern), y1.scalars.map(\.bitPattern), label)
+                    XCTAssertTrue(one == many, "\(label): final states")
+                }
+                if direction == .forward {
+                    var chunked = model.initialState(batchSize: b, as: Float.self)
+                    var pieces: [Float] = []
+                    for start in stride(from: 0, to: t, by: 5) {
+                        let end = min(t, start + 5)
+                        pieces += try model.run(try x.slice(steps: start..<end), state: &chunked, limits: RunLimits(threads: 2)).scalars
+                    }
+                    var whole = model.initialState(batchSize: b, as: Float.self)
+                    let yw = try model.run(x, state: &whole, limits: RunLimits(threads: 1))
+                    XCTAssertEqual(pieces.map(\.bitPattern), yw.scalars.map(\.bitPattern), "\(cell) chunks of 5 on two threads")
+                }
+            }
+        }
+    }
+
     func checkChunking<S: RecurrentScalar>(_ model: RecurrentModel, _ type: S.Type, name: String) throws {
         let t = 23, b = 3
         let x = try randomInput(model, steps: t, batch: b, seed: 7, as: S.self)

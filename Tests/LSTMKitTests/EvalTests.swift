@@ -356,48 +356,61 @@ final class EvalTests: XCTestCase {
     /// The f32 matrix products split their columns over threads when the work is large; every
     /// element is still summed by one thread in the same order, so the outputs must be
     /// bitwise identical for any thread count.
-    /// B = 7 reaches the column-panel split of the input projections (10 MFLOP; each step's
-    /// product, 0.5 MFLOP, stays on one thread — KernelTests covers the per-step split on
-    /// larger products) and the two passes on two threads; B = 40 the split of the batch rows
-    /// over threads (from 16 rows per thread).
+    /// B = 7 reaches the split of each step's product by column panels; B = 40 the split of
+    /// the batch rows over threads (from 16 rows per thread).
+    /// Bidirectional LSTMs at B = 7 (per-step panel split, passes on two threads) and B = 40 (the
+    /// batch split); unidirectional LSTM and GRU at B = 3 with unequal lengths (threads sharing
+    /// each step by unit ranges, `PassRunner.recurTogether`).
     func testF32OutputsDoNotDependOnTheThreadCount() throws {
         for b in [7, 40] { try checkThreadIndependence(batch: b) }
+        try checkThreadIndependence(batch: 3, cell: .lstm, direction: .forward, lengths: [30, 17, 0])
+        try checkThreadIndependence(batch: 3, cell: .gru, direction: .reverse, lengths: [9, 30, 30])
     }
 
-    func checkThreadIndependence(batch b: Int) throws {
+    func checkThreadIndependence(batch b: Int, cell: CellFamily = .lstm, direction: Direction = .bidirectional,
+                                 lengths: [Int]? = nil) throws {
         let dir = KitTest.tempDir(self)
         var rng = KitTest.RNG(5)
-        let h = 96, i = 64, t = 30
+        let h = 96, i = 64, t = 30, gates = cell == .lstm ? 4 : 3
         func uniform(_ n: Int, _ scale: Double) -> [Float] { (0..<n).map { _ in Float(rng.uniform(scale)) } }
-        // Bidirectional, so that the two passes also run on two threads.
-        let spec = LayerSpec(cell: .lstm, inputSize: i, hiddenSize: h, direction: .bidirectional)
+        var spec = LayerSpec(cell: cell, inputSize: i, hiddenSize: h, direction: direction)
+        if cell == .gru { spec.resetAfter = true }
         func pass() -> [TensorRole: ModelTensor] {
-            [.inputWeights: ModelTensor(uniform(4 * h * i, 0.2), shape: [4 * h, i]),
-             .recurrentWeights: ModelTensor(uniform(4 * h * h, 0.2), shape: [4 * h, h]),
-             .inputBias: ModelTensor(uniform(4 * h, 0.1), shape: [4 * h]),
-             .recurrentBias: ModelTensor(uniform(4 * h, 0.1), shape: [4 * h])]
+            [.inputWeights: ModelTensor(uniform(gates * h * i, 0.2), shape: [gates * h, i]),
+             .recurrentWeights: ModelTensor(uniform(gates * h * h, 0.2), shape: [gates * h, h]),
+             .inputBias: ModelTensor(uniform(gates * h, 0.1), shape: [gates * h]),
+             .recurrentBias: ModelTensor(uniform(gates * h, 0.1), shape: [gates * h])]
         }
-        try ModelWriter.write(Model(layers: [Layer(spec: spec, passes: [pass(), pass()])]), to: dir + "/m.lstm")
+        let d = direction == .bidirectional ? 2 : 1
+        try ModelWriter.write(Model(layers: [Layer(spec: spec, passes: (0..<d).map { _ in pass() })]), to: dir + "/m.lstm")
         KitTest.write(Npy.encode(NpyArray(kind: .float32, shape: [t, b, i], values: uniform(t * b * i, 1).map(Double.init))), to: dir + "/x.npy")
+        var extra: [String] = []
+        if let l = lengths {
+            KitTest.write(Npy.encode(NpyArray(kind: .int64, shape: [b], values: l.map(Double.init))), to: dir + "/len.npy")
+            extra = ["--sequence-lengths", dir + "/len.npy"]
+        }
+        let states = cell == .lstm ? ["y", "h", "c"] : ["y", "h"]
         var outputs: [Data] = []
         for threads in ["1", "2", "3"] {
-            let r = try KitTest.run(["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y\(threads).npy",
-                                     "--final-h", dir + "/h\(threads).npy", "--final-c", dir + "/c\(threads).npy"],
-                                    environment: ["LSTMTOOL_THREADS": threads])
+            var args = ["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y\(threads).npy",
+                        "--final-h", dir + "/h\(threads).npy"] + extra
+            if cell == .lstm { args += ["--final-c", dir + "/c\(threads).npy"] }
+            let r = try KitTest.run(args, environment: ["LSTMTOOL_THREADS": threads])
             XCTAssertEqual(r.status, 0, r.stderr)
-            for name in ["y", "h", "c"] {
+            for name in states {
                 outputs.append(try Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)\(threads).npy")))
             }
         }
-        XCTAssertEqual(outputs.count, 9)
-        XCTAssertEqual(Array(outputs[0..<3]), Array(outputs[3..<6]))
-        XCTAssertEqual(Array(outputs[0..<3]), Array(outputs[6..<9]))
+        let n = states.count
+        XCTAssertEqual(outputs.count, 3 * n)
+        XCTAssertEqual(Array(outputs[0..<n]), Array(outputs[n..<(2 * n)]), "\(cell) \(direction) B=\(b): 2 threads")
+        XCTAssertEqual(Array(outputs[0..<n]), Array(outputs[(2 * n)..<(3 * n)]), "\(cell) \(direction) B=\(b): 3 threads")
         // And they are the right numbers: the f64 reference agrees to float32 rounding.
-        let r64 = try KitTest.run(["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y64.npy", "--precision", "f64"])
+        let r64 = try KitTest.run(["run", dir + "/m.lstm", "--input", dir + "/x.npy", "--output", dir + "/y64.npy", "--precision", "f64"] + extra)
         XCTAssertEqual(r64.status, 0, r64.stderr)
         let y32 = try Npy.decode([UInt8](outputs[0]), name: "y1").values
         let y64 = try Npy.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/y64.npy"))), name: "y64").values
-        XCTAssertEqual(y32.count, t * b * 2 * h)
+        XCTAssertEqual(y32.count, t * b * d * h)
         XCTAssertLessThan(zip(y32, y64).map { abs($0 - $1) }.max()!, 1e-5)
     }
 }

@@ -64,11 +64,21 @@ void lstmk_tanh_f32(float *x, ptrdiff_t count);
 void lstmk_lstm_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, float *c, float *h, ptrdiff_t ldh,
                          float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
                          ptrdiff_t hidden);
+/// lstmk_lstm_step_f32 for the units [unit_begin, unit_end) of every row only (the rest of c,
+/// h and y untouched): threads may share a step by unit ranges, with the same bits.
+void lstmk_lstm_step_units_f32(const float *xw, ptrdiff_t xw_step, const float *hw, float *c, float *h, ptrdiff_t ldh,
+                               float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                               ptrdiff_t hidden, ptrdiff_t unit_begin, ptrdiff_t unit_end);
 /// One reset-after GRU step (sigmoid, tanh): z, r = σ(xw + hw), n = tanh(xw_n + r·(hw_n + bhn)),
 /// h[b·H + j] ← (1 − z)·n + z·h; rows, strides and y as for lstmk_lstm_step_f32 (3H per row).
 void lstmk_gru_step_f32(const float *xw, ptrdiff_t xw_step, const float *hw, const float *bhn, float *h,
                         float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
                         ptrdiff_t hidden);
+
+/// lstmk_gru_step_f32 for the units [unit_begin, unit_end) of every row only.
+void lstmk_gru_step_units_f32(const float *xw, ptrdiff_t xw_step, const float *hw, const float *bhn, float *h,
+                              float *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                              ptrdiff_t hidden, ptrdiff_t unit_begin, ptrdiff_t unit_end);
 
 /// The f64 reference path's sigmoid and tanh, in place (docs/CELLS.md §8): our own exp and
 /// expm1 from correctly rounded +, −, ×, ÷ only (no fused multiply-add, no libm), so the same
@@ -85,6 +95,12 @@ void lstmk_lstm_step_f64(const double *xw, ptrdiff_t xw_step, const double *hw, 
 void lstmk_gru_step_f64(const double *xw, ptrdiff_t xw_step, const double *hw, const double *bhn, double *h,
                         double *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
                         ptrdiff_t hidden);
+void lstmk_lstm_step_units_f64(const double *xw, ptrdiff_t xw_step, const double *hw, double *c, double *h,
+                               ptrdiff_t ldh, double *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows,
+                               ptrdiff_t nb, ptrdiff_t hidden, ptrdiff_t unit_begin, ptrdiff_t unit_end);
+void lstmk_gru_step_units_f64(const double *xw, ptrdiff_t xw_step, const double *hw, const double *bhn, double *h,
+                              double *y, ptrdiff_t y_step, ptrdiff_t ldy, const ptrdiff_t *rows, ptrdiff_t nb,
+                              ptrdiff_t hidden, ptrdiff_t unit_begin, ptrdiff_t unit_end);
 
 /// The f64 reference product C[m, n] = A[m, k] · Wᵀ over a packed W (all panels): each element
 /// summed in ascending k from 0, every product rounded before it is added, never fused. The

@@ -13,27 +13,17 @@ import Foundation
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                 m: Int, k: Int, n: Int, threads: Int) {
     let panels = (n + panelWidth - 1) / panelWidth
-    // Below ~8 MFLOP (≈ 80 µs of work) the hand-off through Dispatch costs more than it
-    // saves: on the 2-vCPU KVM machine of docs/PERFORMANCE.md, waking the idle vCPU for every
-    // step made LSTM H = 512, B = 1 (2.1 MFLOP per step) take 11.8 ms on two threads against
-    // 6.7 on one, while H = 1024 (8.4 MFLOP) still gained (26 against 39 ms).
-    guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= 8_000_000 else {
+    // Below ~1 MFLOP (≈ 10 µs of work on one core) sharing costs more than it saves, even with
+    // the pool's workers awake (a join and a wait for the last of them, each a few hundred ns,
+    // plus the cache misses of the other core's columns).
+    guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= ParallelTuning.productSplitFlops else {
         lstmk_gemm_f32(a, b, c, m, k, n, 0, panels)
         return
     }
-    let share = (panels + threads - 1) / threads
-    let ap = UnsafeSendablePointer(a), bp = UnsafeSendablePointer(b), cp = UnsafeSendableMutablePointer(c)
-    DispatchQueue.concurrentPerform(iterations: threads) { t in
-        let lo = t * share, hi = Swift.min(panels, lo + share)
-        if lo < hi { lstmk_gemm_f32(ap.p, bp.p, cp.p, m, k, n, lo, hi) }
+    parallel(threads: threads) { t, members in
+        let lo = t * panels / members, hi = (t + 1) * panels / members
+        if lo < hi { lstmk_gemm_f32(a, b, c, m, k, n, lo, hi) }
     }
-}
-
-/// Pointers handed to the worker threads of one product; each thread writes its own columns.
-private struct UnsafeSendablePointer: @unchecked Sendable { let p: UnsafePointer<Float>; init(_ p: UnsafePointer<Float>) { self.p = p } }
-private struct UnsafeSendableMutablePointer: @unchecked Sendable {
-    let p: UnsafeMutablePointer<Float>
-    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
 }
 
 /// The instruction-set path of the f32 kernels. Chosen once, on first use: the environment

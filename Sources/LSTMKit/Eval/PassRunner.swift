@@ -8,9 +8,10 @@ import LSTMCore
 /// Threads (f32 only): large passes are split by batch rows — each thread computes the input
 /// projections of its own slice of rows and runs the whole time loop on it (rows never
 /// interact), chunk after chunk, so there is one hand-off per pass, none per step or chunk.
-/// Otherwise (small passes, fewer rows than threads) one thread runs the pass and large
-/// products split their column panels over the threads. Every element is computed by one thread in the same order either
-/// way, so the results do not depend on the thread count.
+/// Otherwise (small batches) two threads may share each step by unit ranges in lockstep
+/// (`recurTogether`), or one thread runs the pass and large products split their column
+/// panels over the threads. Every element is computed by one thread in the same order either
+/// way, so the results do not depend on the thread count (docs/CELLS.md §11.2).
 struct PassRunner<F: EvalScalar> {
     let pass: PreparedPass<F>
     let steps: Int
@@ -120,6 +121,12 @@ struct PassRunner<F: EvalScalar> {
         let hs = s.hiddenSize, p = s.outputSize, g = s.gateCount * hs
         let nb = range.count, b0 = range.lowerBound
         guard nb > 0 else { return }
+        var stepRange = stepRange
+        if gemmThreads > 1, let parties = teamSize(rows: nb, threads: gemmThreads) {
+            // The team runs as many steps as it can; it stops early (and this thread goes on
+            // alone) when waiting for the others costs more than sharing saves.
+            stepRange = recurTogether(io, rows: range, steps: stepRange, t0: t0, parties: parties)..<stepRange.upperBound
+        }
         let recurrentWidth = s.cell == .gru && !s.resetAfter ? 2 * hs : g
         // The slice's view of the shared buffers: xw rows of step t at (t − t0)·B + b0 + b.
         let slice = StepIO(xw: io.xw + b0 * g, h: io.h + b0 * p, c: io.c.map { $0 + b0 * hs }, y: io.y + b0 * io.yStride,
@@ -178,6 +185,129 @@ struct PassRunner<F: EvalScalar> {
                 }
             }
         }
+    }
+
+    /// How many threads share each step of this pass by unit ranges (`recurTogether`), or nil
+    /// when one thread runs the steps (products may still split their panels). Only for the
+    /// fused f32 steps without a projection, with H a multiple of 16 (each thread takes whole
+    /// panels of every gate block), and when a step is worth it: at least 16 K multiply-adds
+    /// of the recurrent product per thread (LSTM H = 128 at B = 1 on two threads); such a step
+    /// takes a few microseconds, a barrier between two cores a fraction of one.
+    func teamSize(rows nb: Int, threads: Int) -> Int? {
+        let s = pass.spec
+        guard F.self == Float.self, fusedKind != .none, s.lstm.projectionSize == nil,
+              s.hiddenSize % panelWidth == 0 else { return nil }
+        let macs = nb * s.gateCount * s.hiddenSize * s.outputSize
+        let parties = Swift.min(threads, s.hiddenSize / panelWidth, macs / (1 << 14))
+        return parties >= 2 ? parties : nil
+    }
+
+    /// The steps of one slice of rows on up to `parties` threads in lockstep, with no hand-off
+    /// per step: member k of n owns the units [u_k, u_k+1) (whole 16-column panels of every gate
+    /// block); it computes their columns of the recurrent product from h_{t−1}, then their gate
+    /// step into h_t, then waits at a barrier (the next product reads all of h_t). h alternates
+    /// between the caller's buffer and a second one, so no thread writes the h that another may
+    /// still be reading: one barrier per step. Every element is computed as on one thread, so
+    /// the bits do not depend on the thread count
+    /// (`EvalTests.testF32OutputsDoNotDependOnTheThreadCount`).
+    ///
+    /// The members come from the worker pool (`parallel`), which leaves out a worker that does
+    /// not start within its join timeout; with one member this thread runs the steps alone.
+    /// Lockstep pays only while every member has a core: on a busy machine a barrier can wait a
+    /// whole scheduling slice. So member 0 times its waits, and from the 8th step on, once they
+    /// add up to more than its own work, the team stops after that step (every member sees the
+    /// decision at the same barrier). Returns the first step not run (the upper bound when the
+    /// team ran them all, or every row had ended).
+    func recurTogether(_ io: StepIO<F>, rows range: Range<Int>, steps stepRange: Range<Int>, t0: Int, parties: Int) -> Int {
+        let s = pass.spec
+        let hs = s.hiddenSize, gates = s.gateCount, g = gates * hs
+        let nb = range.count, b0 = range.lowerBound
+        let slice = StepIO(xw: io.xw + b0 * g, h: io.h + b0 * hs, c: io.c.map { $0 + b0 * hs }, y: io.y + b0 * io.yStride,
+                           yStride: io.yStride)
+        let panels = hs / panelWidth, isLSTM = s.cell == .lstm
+        var products = [Float](repeating: 0, count: nb * g), spare = [Float](repeating: 0, count: nb * hs)
+        var barrier = lstmk_barrier()
+        var next = stepRange.upperBound
+        let xw: UnsafePointer<Float> = cast(slice.xw), hA: UnsafeMutablePointer<Float> = cast(slice.h)
+        let y: UnsafeMutablePointer<Float> = cast(slice.y), c: UnsafeMutablePointer<Float>? = slice.c.map { cast($0) }
+        let xwStep = batch * g, yStep = batch * slice.yStride, ldy = slice.yStride
+        let stopAfter = ParallelTuning.teamStopsAfterSteps ?? -1
+        pass.whT.values.withUnsafeBufferPointer { wb in
+            pass.recurrentBias.withUnsafeBufferPointer { bb in
+                products.withUnsafeMutableBufferPointer { pb in
+                    spare.withUnsafeMutableBufferPointer { sb in
+                        let w: UnsafePointer<Float> = cast(wb.baseAddress!), bhn: UnsafePointer<Float> = cast(bb.baseAddress! + 2 * hs)
+                        let hw = pb.baseAddress!, hB = sb.baseAddress!
+                        withUnsafeMutablePointer(to: &barrier) { bar in
+                            lstmk_barrier_init(bar)
+                            /// Member k's share of the steps; returns the first step it did not run.
+                            func member(_ k: Int, members: Int, units: Range<Int>, panels pr: Range<Int>) -> Int {
+                                var rows = [Int](repeating: -1, count: nb)
+                                var waited: UInt64 = 0, worked: UInt64 = 0, mark = DispatchTime.now().uptimeNanoseconds
+                                @inline(__always) func lap(_ wait: Bool) {
+                                    let now = DispatchTime.now().uptimeNanoseconds
+                                    if wait { waited += now - mark } else { worked += now - mark }
+                                    mark = now
+                                }
+                                var src = hA, dst = hB, first = stepRange.upperBound
+                                rows.withUnsafeMutableBufferPointer { rp in
+                                    for step in stepRange {
+                                        var any = false
+                                        for b in 0..<nb {
+                                            let len = lengths[b0 + b]
+                                            if step < len {
+                                                rp[b] = (pass.reverse ? len - 1 - step : step) - t0
+                                                any = true
+                                            } else {
+                                                rp[b] = -1
+                                            }
+                                        }
+                                        if !any { // every member sees the same rows, so all stop here
+                                            first = step
+                                            break
+                                        }
+                                        // h_t starts as h_{t−1} in this member's units (rows that have
+                                        // ended keep it; the GRU step reads it).
+                                        for b in 0..<nb { (dst + b * hs + units.lowerBound).update(from: src + b * hs + units.lowerBound, count: units.count) }
+                                        for q in 0..<gates {
+                                            lstmk_gemm_f32(src, w, hw, nb, hs, g, q * panels + pr.lowerBound, q * panels + pr.upperBound)
+                                        }
+                                        if isLSTM {
+                                            lstmk_lstm_step_units_f32(xw, xwStep, hw, c!, dst, hs, y, yStep, ldy, rp.baseAddress!, nb, hs,
+                                                                      units.lowerBound, units.upperBound)
+                                        } else {
+                                            lstmk_gru_step_units_f32(xw, xwStep, hw, bhn, dst, y, yStep, ldy, rp.baseAddress!, nb, hs,
+                                                                     units.lowerBound, units.upperBound)
+                                        }
+                                        if k == 0 && members > 1 { lap(false) }
+                                        let done = step + 1 - stepRange.lowerBound
+                                        let stop = k == 0 && members > 1 && (done >= 8 && waited > worked || done == stopAfter)
+                                        let stopped = members > 1 && lstmk_barrier_wait_stop(bar, Int32(members), stop ? 1 : 0) != 0
+                                        if k == 0 && members > 1 { lap(true) }
+                                        swap(&src, &dst)
+                                        if stopped {
+                                            first = step + 1
+                                            break
+                                        }
+                                    }
+                                }
+                                // The newest h is in src: back into the caller's buffer, unit by unit.
+                                if src != hA {
+                                    for b in 0..<nb { (hA + b * hs + units.lowerBound).update(from: src + b * hs + units.lowerBound, count: units.count) }
+                                }
+                                return first
+                            }
+                            parallel(threads: parties) { k, members in
+                                let p0 = k * panels / members, p1 = (k + 1) * panels / members
+                                let ran = member(k, members: members, units: (p0 * panelWidth)..<(p1 * panelWidth), panels: p0..<p1)
+                                if k == 0 { next = ran }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return next
     }
 
     /// Which fused C step applies to this pass: the plain LSTM (sigmoid, tanh, tanh; no

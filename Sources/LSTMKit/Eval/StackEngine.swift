@@ -88,19 +88,22 @@ struct StackEngine<F: EvalScalar>: Sendable {
             let d = passes.count, p = spec.outputSize, hsz = spec.hiddenSize
             let layerInput = x
             let hIn = h[li], cIn = c[li]
+            // The two passes of a bidirectional layer are independent: the fast path runs them
+            // on two threads (the reference path stays single-threaded), each pass with half of
+            // the threads.
+            let parallelPasses = d == 2 && F.self == Float.self && threads > 1 && t * b * spec.gateCount * hsz >= 1 << 16
+            let passThreads = parallelPasses ? Swift.max(1, threads / 2) : threads
             // One pass: its own slice of the states and its own output columns [T, B, P].
             let runPass = { @Sendable (di: Int) -> (y: [F], h: [F], c: [F]) in
                 var hp = Array(hIn[(di * b * p)..<((di + 1) * b * p)])
                 var cp = spec.cell == .lstm ? Array(cIn[(di * b * hsz)..<((di + 1) * b * hsz)]) : [F](repeating: 0, count: b * hsz)
                 var yPass = [F](repeating: 0, count: t * b * p)
-                let runner = PassRunner(pass: passes[di], steps: t, batch: b, lengths: lengths, threads: threads)
+                let runner = PassRunner(pass: passes[di], steps: t, batch: b, lengths: lengths, threads: passThreads)
                 runner.run(x: layerInput, h: &hp, c: &cp, y: &yPass, yStride: p, yOffset: 0)
                 return (yPass, hp, cp)
             }
-            // The two passes of a bidirectional layer are independent: the fast path runs them
-            // on two threads (the reference path stays single-threaded).
             let results: [(y: [F], h: [F], c: [F])]
-            if d == 2 && F.self == Float.self && threads > 1 && t * b * spec.gateCount * hsz >= 1 << 16 {
+            if parallelPasses {
                 let slots = PassSlots<F>()
                 DispatchQueue.concurrentPerform(iterations: 2) { di in slots.set(di, runPass(di)) }
                 results = [slots.get(0), slots.get(1)]

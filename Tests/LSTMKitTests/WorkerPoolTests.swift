@@ -1,0 +1,76 @@
+import CLSTMKernels
+import Dispatch
+import Foundation
+import XCTest
+@testable import LSTMKit
+
+/// The worker pool and barrier of CLSTMKernels (include/lstm_threads.h), under contention:
+/// every member of a task runs exactly once and has returned when `parallel` returns, callers
+/// on several threads at once share the pool without losing a member, and a decision handed
+/// out at a barrier reaches every member at the same crossing.
+final class WorkerPoolTests: XCTestCase {
+    /// Counts, per call, how often each member index ran (written by the members themselves).
+    final class Tally: @unchecked Sendable {
+        var runs = [Int](repeating: 0, count: 8)
+        var members = 0
+        let lock = NSLock()
+    }
+
+    func testEveryMemberRunsOnceAndHasReturnedWhenTheCallReturns() {
+        let failures = Tally()
+        // Three callers at once, asking for 1 to 5 threads: they compete for the workers.
+        DispatchQueue.concurrentPerform(iterations: 3) { caller in
+            for call in 0..<2_000 {
+                let threads = 1 + (call + caller) % 5
+                let tally = Tally()
+                let members = parallel(threads: threads, joinTimeoutNanoseconds: call % 7 == 0 ? 0 : 5_000_000) { k, n in
+                    tally.lock.lock()
+                    tally.runs[k] += 1
+                    tally.members = n
+                    tally.lock.unlock()
+                }
+                tally.lock.lock()
+                let ok = members >= 1 && members <= threads && tally.members == members
+                    && tally.runs[0..<members].allSatisfy { $0 == 1 } && tally.runs[members...].allSatisfy { $0 == 0 }
+                tally.lock.unlock()
+                if !ok {
+                    failures.lock.lock()
+                    failures.members += 1
+                    failures.lock.unlock()
+                }
+            }
+        }
+        XCTAssertEqual(failures.members, 0, "calls whose members did not each run exactly once")
+    }
+
+    func testTwoThreadsJoinWhenAWorkerIsFree() {
+        // With a long timeout and no other caller, a call for two threads gets both.
+        XCTAssertEqual(parallel(threads: 2, joinTimeoutNanoseconds: 10_000_000_000) { _, _ in }, 2)
+    }
+
+    /// Member 0 decides, at a random crossing, to stop; every member must leave at that same
+    /// crossing (a member still leaving the previous crossing must not see the decision early:
+    /// it would return while the others wait for it).
+    func testABarrierDecisionReachesEveryMemberAtTheSameCrossing() {
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<300 {
+            let stopAt = Int.random(in: 1...200, using: &rng)
+            let stoppedAt = Tally()
+            let barrier = UnsafeMutablePointer<lstmk_barrier>.allocate(capacity: 1)
+            defer { barrier.deallocate() }
+            lstmk_barrier_init(barrier)
+            let members = parallel(threads: 2 + round % 2, joinTimeoutNanoseconds: 10_000_000_000) { k, n in
+                var crossing = 0
+                while crossing < 1_000 {
+                    crossing += 1
+                    if lstmk_barrier_wait_stop(barrier, Int32(n), k == 0 && crossing == stopAt ? 1 : 0) != 0 { break }
+                }
+                stoppedAt.lock.lock()
+                stoppedAt.runs[k] = crossing
+                stoppedAt.lock.unlock()
+            }
+            XCTAssertGreaterThan(members, 1)
+            XCTAssertEqual(Array(stoppedAt.runs[0..<members]), [Int](repeating: stopAt, count: members), "round \(round)")
+        }
+    }
+}

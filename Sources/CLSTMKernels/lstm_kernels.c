@@ -6,6 +6,8 @@
 #include <stdlib.h> // getenv; malloc and free in kernel_body.h
 #include <string.h>
 
+#include "lstm_threads.h"
+
 // No contraction of a·b + c into fused multiply-adds: the portable path's summation rule is
 // multiply, round, add. The FMA paths fuse explicitly (__builtin_elementwise_fma).
 #pragma STDC FP_CONTRACT OFF
@@ -216,6 +218,30 @@ LSTM_STEP(f32)
 LSTM_STEP(f64)
 GRU_STEP(f32)
 GRU_STEP(f64)
+
+typedef struct {
+    const float *a, *w;
+    float *c;
+    ptrdiff_t m, k, n, panels, block;
+} gemm_job;
+
+static void gemm_item(void *context, long item) {
+    const gemm_job *j = context;
+    const ptrdiff_t p0 = item * j->block, p1 = p0 + j->block < j->panels ? p0 + j->block : j->panels;
+    lstmk_gemm_f32(j->a, j->w, j->c, j->m, j->k, j->n, p0, p1);
+}
+
+void lstmk_gemm_f32_threads(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
+                            int threads) {
+    const ptrdiff_t panels = (n + LSTMK_PANEL - 1) / LSTMK_PANEL;
+    if (m <= 0 || panels <= 0) return;
+    // Blocks of at least four panels (one register tile wide), about four per thread, so that
+    // a thread that starts late still finds some.
+    ptrdiff_t block = (panels + 4 * (ptrdiff_t)threads - 1) / (4 * (ptrdiff_t)threads);
+    if (block < 4) block = 4;
+    gemm_job job = {a, w, c, m, k, n, panels, block};
+    lstmk_parallel_for(gemm_item, &job, (long)((panels + block - 1) / block), threads);
+}
 
 void lstmk_gemm_f64(const double *a, const double *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
     if (m <= 0 || n <= 0) return;

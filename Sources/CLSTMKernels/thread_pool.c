@@ -108,7 +108,7 @@ static void *worker_main(void *arg) {
         for (unsigned spins = 0; (members = __atomic_load_n(&w->members, __ATOMIC_ACQUIRE)) == 0; spins++) {
             if (spins < 4096) cpu_relax(); else sched_yield();
         }
-        w->task(w->context, w->member, members);
+        w->task(w->context, members < 0 ? 0 : w->member, members < 0 ? 0 : members);
         __atomic_store_n(&w->done, seen, __ATOMIC_RELEASE);
     }
     return 0;
@@ -149,7 +149,10 @@ static int ensure_workers(int count) {
     return have;
 }
 
-int lstmk_parallel(lstmk_task task, void *context, int threads, long long join_timeout_ns) {
+/// lstmk_parallel, or (dynamic) the same without waiting for anyone to join: the task starts at
+/// once on the calling thread with members = 0, workers that join run it with members = 0 too,
+/// and those that have not joined when the calling thread is done are closed.
+static int run_parallel(lstmk_task task, void *context, int threads, long long join_timeout_ns, int dynamic) {
     if (threads > MAX_WORKERS + 1) threads = MAX_WORKERS + 1;
     worker_slot *claimed[MAX_WORKERS];
     unsigned generation[MAX_WORKERS];
@@ -171,7 +174,7 @@ int lstmk_parallel(lstmk_task task, void *context, int threads, long long join_t
         worker_slot *w = claimed[i];
         w->task = task;
         w->context = context;
-        __atomic_store_n(&w->members, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&w->members, dynamic ? -1 : 0, __ATOMIC_RELAXED);
         generation[i] = (__atomic_load_n(&w->ticket, __ATOMIC_RELAXED) >> 2) + 1;
         __atomic_store_n(&w->ticket, (generation[i] << 2) | POSTED, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(&w->sleeping, __ATOMIC_SEQ_CST)) {
@@ -179,6 +182,21 @@ int lstmk_parallel(lstmk_task task, void *context, int threads, long long join_t
             pthread_cond_signal(&w->cond);
             pthread_mutex_unlock(&w->mutex);
         }
+    }
+    if (dynamic) {
+        task(context, 0, 0);
+        for (int i = 0; i < n; i++) {
+            worker_slot *w = claimed[i];
+            unsigned posted = (generation[i] << 2) | POSTED;
+            if (!__atomic_compare_exchange_n(&w->ticket, &posted, (generation[i] << 2) | CLOSED, 0, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE)) {
+                for (unsigned spins = 0; __atomic_load_n(&w->done, __ATOMIC_ACQUIRE) != generation[i]; spins++) {
+                    if (spins < 4096) cpu_relax(); else sched_yield();
+                }
+            }
+            __atomic_store_n(&w->owner, 0, __ATOMIC_RELEASE);
+        }
+        return 0;
     }
     // Wait for them to join, up to the timeout; close the generation of those that did not.
     const long long start = monotonic_ns();
@@ -218,6 +236,30 @@ int lstmk_parallel(lstmk_task task, void *context, int threads, long long join_t
         __atomic_store_n(&w->owner, 0, __ATOMIC_RELEASE);
     }
     return members;
+}
+
+int lstmk_parallel(lstmk_task task, void *context, int threads, long long join_timeout_ns) {
+    return run_parallel(task, context, threads, join_timeout_ns, 0);
+}
+
+typedef struct {
+    void (*body)(void *context, long item);
+    void *context;
+    long items;
+    long next; // the next item not yet taken
+} loop_state;
+
+static void loop_task(void *context, int member, int members) {
+    (void)member;
+    (void)members;
+    loop_state *l = context;
+    for (long i; (i = __atomic_fetch_add(&l->next, 1, __ATOMIC_RELAXED)) < l->items;) l->body(l->context, i);
+}
+
+void lstmk_parallel_for(void (*body)(void *context, long item), void *context, long items, int threads) {
+    loop_state l = {body, context, items, 0};
+    if (threads <= 1 || items <= 1) loop_task(&l, 0, 1);
+    else run_parallel(loop_task, &l, threads, 0, 1);
 }
 
 // The last thread to arrive resets the count and publishes the next generation; the others

@@ -47,7 +47,7 @@ final class APITests: XCTestCase {
         for stopAfter in [nil, 6] {
             ParallelTuning.teamStopsAfterSteps = stopAfter
             for (cell, direction) in [(CellFamily.lstm, Direction.forward), (.gru, .reverse), (.lstm, .reverse), (.gru, .forward)] {
-                var spec = LayerSpec(cell: cell, inputSize: 24, hiddenSize: 64, direction: direction)
+                var spec = LayerSpec(cell: cell, inputSize: 24, hiddenSize: 96, direction: direction)
                 spec.resetAfter = true
                 let model = try RecurrentModel(KitTest.model([spec], seed: 77))
                 let t = 19, b = 5

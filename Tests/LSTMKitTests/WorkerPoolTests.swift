@@ -43,6 +43,36 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(failures.members, 0, "calls whose members did not each run exactly once")
     }
 
+    /// lstmk_parallel_for from three threads at once: every item runs exactly once per call.
+    func testEveryItemOfALoopRunsOnce() {
+        let bad = Tally()
+        DispatchQueue.concurrentPerform(iterations: 3) { caller in
+            for call in 0..<1_000 {
+                let items = 1 + (call * 7 + caller) % 64
+                // Under a lock, so that an item run twice shows as a count of 2, not a lost update.
+                let counts = Tally()
+                counts.runs = [Int](repeating: 0, count: 64)
+                withExtendedLifetime(counts) {
+                    lstmk_parallel_for({ context, item in
+                        let t = Unmanaged<Tally>.fromOpaque(context!).takeUnretainedValue()
+                        t.lock.lock()
+                        t.runs[Int(item)] += 1
+                        t.lock.unlock()
+                    }, Unmanaged.passUnretained(counts).toOpaque(), items, Int32(1 + call % 4))
+                }
+                counts.lock.lock()
+                let ok = (0..<64).allSatisfy { counts.runs[$0] == ($0 < items ? 1 : 0) }
+                counts.lock.unlock()
+                if !ok {
+                    bad.lock.lock()
+                    bad.members += 1
+                    bad.lock.unlock()
+                }
+            }
+        }
+        XCTAssertEqual(bad.members, 0, "loops in which an item did not run exactly once")
+    }
+
     func testTwoThreadsJoinWhenAWorkerIsFree() {
         // With a long timeout and no other caller, a call for two threads gets both.
         XCTAssertEqual(parallel(threads: 2, joinTimeoutNanoseconds: 10_000_000_000) { _, _ in }, 2)

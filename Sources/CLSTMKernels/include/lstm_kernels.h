@@ -48,6 +48,10 @@ int lstmk_force_path(int path);
 void lstmk_gemm_f32(const float *a, const float *packed_w, float *c,
                     ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
                     ptrdiff_t panel_begin, ptrdiff_t panel_end);
+/// lstmk_gemm_f32 over all panels, shared with up to threads − 1 workers of the pool
+/// (lstm_threads.h) in blocks of panels taken as they come: the same bits as on one thread.
+void lstmk_gemm_f32_threads(const float *a, const float *packed_w, float *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
+                            int threads);
 
 /// In place, x[i] = 1 / (1 + e^(−x[i])) and x[i] = tanh(x[i]) for i < count: about 1e-7
 /// absolute error, never overflow, NaN stays NaN. Every element is computed the same way

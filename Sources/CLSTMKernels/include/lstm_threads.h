@@ -28,6 +28,12 @@ typedef void (*lstmk_task)(void *context, int member, int members);
 /// and the task must split its work by the members it is given.
 int lstmk_parallel(lstmk_task task, void *context, int threads, long long join_timeout_ns);
 
+/// Runs body(context, item) for every item in [0, items), each exactly once, on the calling
+/// thread and on up to threads − 1 workers of the pool that take items as they come: the
+/// calling thread starts at once and never waits for a worker to wake up (one that has not
+/// joined when the items run out is left out); it returns when every item is done.
+void lstmk_parallel_for(void (*body)(void *context, long item), void *context, long items, int threads);
+
 /// How long idle workers spin before they sleep, in nanoseconds (from LSTMTOOL_SPIN_US, else
 /// 1 ms); 0: they sleep at once (as for a machine shared with other work).
 long long lstmk_pool_spin_ns(void);

@@ -14,16 +14,15 @@ func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Unsaf
                 m: Int, k: Int, n: Int, threads: Int) {
     let panels = (n + panelWidth - 1) / panelWidth
     // Below ~1 MFLOP (≈ 10 µs of work on one core) sharing costs more than it saves, even with
-    // the pool's workers awake (a join and a wait for the last of them, each a few hundred ns,
-    // plus the cache misses of the other core's columns).
+    // the pool's workers awake (a hand-off and a wait for the last block, each a few hundred
+    // ns, plus the cache misses of the other core's columns).
     guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= ParallelTuning.productSplitFlops else {
         lstmk_gemm_f32(a, b, c, m, k, n, 0, panels)
         return
     }
-    parallel(threads: threads) { t, members in
-        let lo = t * panels / members, hi = (t + 1) * panels / members
-        if lo < hi { lstmk_gemm_f32(a, b, c, m, k, n, lo, hi) }
-    }
+    // Blocks of panels taken as they come: this thread starts at once and never waits for a
+    // worker to wake up.
+    lstmk_gemm_f32_threads(a, b, c, m, k, n, Int32(Swift.min(threads, 64)))
 }
 
 /// The instruction-set path of the f32 kernels. Chosen once, on first use: the environment

@@ -190,15 +190,17 @@ struct PassRunner<F: EvalScalar> {
     /// How many threads share each step of this pass by unit ranges (`recurTogether`), or nil
     /// when one thread runs the steps (products may still split their panels). Only for the
     /// fused f32 steps without a projection, with H a multiple of 16 (each thread takes whole
-    /// panels of every gate block), and when a step is worth it: at least 16 K multiply-adds
-    /// of the recurrent product per thread (LSTM H = 128 at B = 1 on two threads); such a step
+    /// panels of every gate block, two at least), and when a step is worth it: at least 16 K
+    /// multiply-adds of the recurrent product per thread (LSTM H = 128 at B = 1 on two threads); such a step
     /// takes a few microseconds, a barrier between two cores a fraction of one.
     func teamSize(rows nb: Int, threads: Int) -> Int? {
         let s = pass.spec
         guard F.self == Float.self, fusedKind != .none, s.lstm.projectionSize == nil,
               s.hiddenSize % panelWidth == 0 else { return nil }
         let macs = nb * s.gateCount * s.hiddenSize * s.outputSize
-        let parties = Swift.min(threads, s.hiddenSize / panelWidth, macs / (1 << 14))
+        // Two panels (32 units) per thread at least: with one, the product's register tile is
+        // too narrow to pay for the barrier (LSTM H = 32, B = 8: 0.23 ms on two threads, 0.20 on one).
+        let parties = Swift.min(threads, s.hiddenSize / (2 * panelWidth), macs / (1 << 14))
         return parties >= 2 ? parties : nil
     }
 

@@ -31,6 +31,8 @@ struct RunCommand: ParsableCommand {
                                         16384); a run needing more is refused, naming it
               LSTMTOOL_KERNEL           f32 kernel: portable, avx2, avx512 or neon (default:
                                         the best this CPU has)
+              LSTMTOOL_SPIN_US          how long idle worker threads keep spinning before
+                                        they sleep, in µs (default 1000; 0 on a shared core)
 
             Examples:
               lstmtool run model.lstm --input x.npy --output y.npy

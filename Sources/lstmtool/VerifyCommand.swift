@@ -30,7 +30,7 @@ struct VerifyCommand: ParsableCommand {
             case is then verified.
 
             Environment:
-              LSTMTOOL_THREADS, LSTMTOOL_MAX_MEMORY_MIB, LSTMTOOL_KERNEL: as for `run`
+              LSTMTOOL_THREADS, LSTMTOOL_MAX_MEMORY_MIB, LSTMTOOL_KERNEL, LSTMTOOL_SPIN_US: as for `run`
             A golden.json may be at most 16 MiB.
 
             Examples:

@@ -365,6 +365,8 @@ final class EvalTests: XCTestCase {
         for b in [7, 40] { try checkThreadIndependence(batch: b) }
         try checkThreadIndependence(batch: 3, cell: .lstm, direction: .forward, lengths: [30, 17, 0])
         try checkThreadIndependence(batch: 3, cell: .gru, direction: .reverse, lengths: [9, 30, 30])
+        // B = 170: the batch split again, with unequal lengths (some rows end at step 0).
+        try checkThreadIndependence(batch: 170, cell: .lstm, direction: .forward, lengths: (0..<170).map { ($0 * 7) % 31 })
     }
 
     func checkThreadIndependence(batch b: Int, cell: CellFamily = .lstm, direction: Direction = .bidirectional,

@@ -366,9 +366,9 @@ final class WorkflowTests: XCTestCase {
 
     func testEveryEnvironmentVariableIsInHelp() throws {
         let run = try KitTest.run(["run", "--help"]).stdout
-        for v in ["LSTMTOOL_THREADS", "LSTMTOOL_MAX_MEMORY_MIB", "LSTMTOOL_KERNEL"] { XCTAssertTrue(run.contains(v), "run --help: \(v)") }
+        for v in ["LSTMTOOL_THREADS", "LSTMTOOL_MAX_MEMORY_MIB", "LSTMTOOL_KERNEL", "LSTMTOOL_SPIN_US"] { XCTAssertTrue(run.contains(v), "run --help: \(v)") }
         let verify = try KitTest.run(["verify", "--help"]).stdout
-        for v in ["LSTMTOOL_THREADS", "LSTMTOOL_MAX_MEMORY_MIB", "LSTMTOOL_KERNEL", "--make-golden", "--expected-y", "Examples:"] {
+        for v in ["LSTMTOOL_THREADS", "LSTMTOOL_MAX_MEMORY_MIB", "LSTMTOOL_KERNEL", "LSTMTOOL_SPIN_US", "--make-golden", "--expected-y", "Examples:"] {
             XCTAssertTrue(verify.contains(v), "verify --help: \(v)")
         }
         XCTAssertTrue(try KitTest.run(["convert", "--help"]).stdout.contains("SOURCE_DATE_EPOCH"))
@@ -376,7 +376,7 @@ final class WorkflowTests: XCTestCase {
         XCTAssertEqual(diff.status, 0)
         XCTAssertTrue(diff.stdout.contains("USAGE: lstmtool diff") && diff.stdout.contains("Examples:"))
         let doc = String(decoding: KitTest.read(KitTest.path("docs/CLI.md")), as: UTF8.self)
-        for v in ["LSTMTOOL_THREADS", "LSTMTOOL_MAX_MEMORY_MIB", "LSTMTOOL_KERNEL", "SOURCE_DATE_EPOCH", "lstmtool diff", "--make-golden"] {
+        for v in ["LSTMTOOL_THREADS", "LSTMTOOL_MAX_MEMORY_MIB", "LSTMTOOL_KERNEL", "LSTMTOOL_SPIN_US", "SOURCE_DATE_EPOCH", "lstmtool diff", "--make-golden"] {
             XCTAssertTrue(doc.contains(v), "docs/CLI.md lists \(v)")
         }
     }

@@ -14,6 +14,11 @@ public enum Precision: String, CaseIterable, Sendable {
 public struct RunLimits: Sendable, Equatable {
     /// Threads the f32 path may use (1 = the calling thread only); nil = every core.
     /// The f64 reference path always runs on one thread. Results never depend on it.
+    ///
+    /// Threads beyond the calling one are persistent workers shared by the whole process; after
+    /// a task they keep spinning for `LSTMTOOL_SPIN_US` µs (default 1000) before they sleep, so
+    /// that a call that follows soon — a streaming loop's next step — starts at once. Set it to
+    /// 0, or use one thread, where cores are shared with other work.
     public var threads: Int?
     /// The most working memory one run may allocate, in bytes; a larger run throws before
     /// allocating anything. Default 16 GiB.

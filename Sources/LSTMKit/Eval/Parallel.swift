@@ -23,6 +23,30 @@ func parallel(threads: Int, joinTimeoutNanoseconds: Int64 = ParallelTuning.joinT
     }
 }
 
+/// Runs `body(item)` for every item in 0..<items, each once, on this thread and up to
+/// `threads` − 1 workers of the pool that take items as they come (lstmk_parallel_for): this
+/// thread starts at once and never waits for a worker to wake up.
+func parallelFor(items: Int, threads: Int, _ body: (_ item: Int) -> Void) {
+    guard threads > 1, items > 1 else {
+        for i in 0..<items { body(i) }
+        return
+    }
+    withoutActuallyEscaping(body) { escapable in
+        let task = LoopTask(escapable)
+        withExtendedLifetime(task) {
+            lstmk_parallel_for({ context, item in
+                Unmanaged<LoopTask>.fromOpaque(context!).takeUnretainedValue().body(Int(item))
+            }, Unmanaged.passUnretained(task).toOpaque(), items, Int32(Swift.min(threads, 64)))
+        }
+    }
+}
+
+/// The body of one `parallelFor` call (see `ParallelTask`).
+private final class LoopTask: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
+}
+
 /// The body of one `parallel` call, handed to the C pool as an opaque pointer that lives for
 /// the call (lstmk_parallel returns only after every member that joined has returned).
 private final class ParallelTask: @unchecked Sendable {

@@ -47,9 +47,10 @@ struct PassRunner<F: EvalScalar> {
         // Not zero-filled first: the product overwrites every element.
         var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
         // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
-        // more than ~8 M multiply-adds: a hand-off costs tens of microseconds), of at least 16
-        // rows each: a slice of fewer rows reads all of W_h per step for little work, so small
-        // batches split each step's recurrent product by column panels instead.
+        // more than ~8 M multiply-adds), of at least 16 rows each: a slice of fewer rows reads
+        // all of W_h per step for little work, so small batches share each step instead
+        // (`recur`). The threads take the slices as they come (`parallelFor`), so a worker that
+        // is slow to wake does not hold the others up.
         let perStep = batch * g * (s.outputSize + 8)
         let slices = F.self == Float.self && threads > 1 && batch >= 32 && perStep * steps >= 1 << 23
             ? Swift.min(threads, batch / 16) : 1
@@ -103,7 +104,7 @@ struct PassRunner<F: EvalScalar> {
                             if slices == 1 {
                                 slice(0, gemmThreads: runner.threads)
                             } else {
-                                DispatchQueue.concurrentPerform(iterations: slices) { k in slice(k, gemmThreads: 1) }
+                                parallelFor(items: slices, threads: runner.threads) { k in slice(k, gemmThreads: 1) }
                             }
                         }
                     }

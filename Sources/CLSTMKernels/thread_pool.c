@@ -82,6 +82,9 @@ static unsigned wait_for_ticket(worker_slot *w, unsigned seen) {
             long long now = monotonic_ns();
             if (start < 0) start = now;
             if (now - start >= spin) break;
+            // Every few microseconds, let a thread that shares this core run (returns at once
+            // when there is none): a spinning worker must never starve the thread it serves.
+            if (spins) sched_yield();
         }
         cpu_relax();
     }

@@ -218,8 +218,9 @@ struct PassRunner<F: EvalScalar> {
     /// not start within its join timeout; with one member this thread runs the steps alone.
     /// Lockstep pays only while every member has a core: on a busy machine a barrier can wait a
     /// whole scheduling slice. So member 0 times its waits, and from the 8th step on, once they
-    /// add up to more than its own work, the team stops after that step (every member sees the
-    /// decision at the same barrier). Returns the first step not run (the upper bound when the
+    /// add up to more than its own work plus 1 ms (one hiccup of the host must not end the team
+    /// for a whole pass), the team stops after that step (every member sees the decision at the
+    /// same barrier). Returns the first step not run (the upper bound when the
     /// team ran them all, or every row had ended).
     func recurTogether(_ io: StepIO<F>, rows range: Range<Int>, steps stepRange: Range<Int>, t0: Int, parties: Int) -> Int {
         let s = pass.spec
@@ -284,7 +285,7 @@ struct PassRunner<F: EvalScalar> {
                                         }
                                         if k == 0 && members > 1 { lap(false) }
                                         let done = step + 1 - stepRange.lowerBound
-                                        let stop = k == 0 && members > 1 && (done >= 8 && waited > worked || done == stopAfter)
+                                        let stop = k == 0 && members > 1 && (done >= 8 && waited > worked + 1_000_000 || done == stopAfter)
                                         let stopped = members > 1 && lstmk_barrier_wait_stop(bar, Int32(members), stop ? 1 : 0) != 0
                                         if k == 0 && members > 1 { lap(true) }
                                         swap(&src, &dst)

@@ -144,15 +144,8 @@ struct PassRunner<F: EvalScalar> {
             swap(&projected, &ws.projected); swap(&rows, &ws.rows); swap(&scratch, &ws.scratch)
         }
         for step in stepRange {
-            var anyActive = false
-            for b in 0..<nb {
-                let len = lens[b0 + b]
-                if step < len {
-                    rows[b] = (pass.reverse ? len - 1 - step : step) - t0
-                    anyActive = true
-                } else {
-                    rows[b] = -1
-                }
+            let anyActive = rows.withUnsafeMutableBufferPointer {
+                markMovingRows(step: step, rows: b0..<(b0 + nb), t0: t0, lengths: lens, into: $0.baseAddress!)
             }
             if !anyActive { break }
             hw.withUnsafeMutableBufferPointer { op in
@@ -186,6 +179,25 @@ struct PassRunner<F: EvalScalar> {
                 }
             }
         }
+    }
+
+    /// Which rows of `rows` move at `step` of this pass: entry b is the time index, relative to
+    /// `t0`, that row `rows.lowerBound + b` reads at this step (the pass runs backwards for a
+    /// reverse direction), or −1 once the row's sequence has ended. Returns false when no row
+    /// moves (the slice is done).
+    @inline(__always)
+    func markMovingRows(step: Int, rows: Range<Int>, t0: Int, lengths: [Int], into out: UnsafeMutablePointer<Int>) -> Bool {
+        var any = false
+        for (b, row) in rows.enumerated() {
+            let len = lengths[row]
+            if step < len {
+                out[b] = (pass.reverse ? len - 1 - step : step) - t0
+                any = true
+            } else {
+                out[b] = -1
+            }
+        }
+        return any
     }
 
     /// How many threads share each step of this pass by unit ranges (`recurTogether`), or nil
@@ -256,17 +268,8 @@ struct PassRunner<F: EvalScalar> {
                                 var src = hA, dst = hB, first = stepRange.upperBound
                                 rows.withUnsafeMutableBufferPointer { rp in
                                     for step in stepRange {
-                                        var any = false
-                                        for b in 0..<nb {
-                                            let len = lengths[b0 + b]
-                                            if step < len {
-                                                rp[b] = (pass.reverse ? len - 1 - step : step) - t0
-                                                any = true
-                                            } else {
-                                                rp[b] = -1
-                                            }
-                                        }
-                                        if !any { // every member sees the same rows, so all stop here
+                                        // Every member sees the same rows, so all stop at the same step.
+                                        if !markMovingRows(step: step, rows: range, t0: t0, lengths: lengths, into: rp.baseAddress!) {
                                             first = step
                                             break
                                         }

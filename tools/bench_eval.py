@@ -3,7 +3,7 @@
 
     python3 tools/bench_eval.py [--bin .build/release] [--hidden 32,128,256,512,1024] [--batch 1,8,32,128,4096]
         [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4]
-        [--no-cli] [--no-torch] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
+        [--no-cli] [--no-torch] [--torch-max-gflop X] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
     python3 tools/bench_eval.py --extras      # the single cases of docs/PERFORMANCE.md (see below)
     python3 tools/bench_eval.py --f64 [--hidden …] [--batch …]   # f64 against f32 on the grid's shapes
 
@@ -23,7 +23,9 @@ with 1 and 2 threads (--threads):
 
 Each time is the median of up to --repeats runs after one warm-up, with fewer repeats for long
 cases so that one measurement takes about --budget-s seconds (a case estimated to take over
-60 s per run is run once, without warm-up). Cases above --skip-over-gflop GFLOP are skipped.
+60 s per run is run once, without warm-up). Cases above --skip-over-gflop GFLOP are skipped;
+PyTorch sits out cases above --torch-max-gflop (default 2000: LSTM and GRU at H = 1024,
+B = 4096, where its process outgrows a 24 GiB machine).
 The ratio columns are (other runtime's time) / (lstmtool's time): above 1 means lstmtool is faster.
 "max abs diff" is lstmtool's CLI output against onnxruntime's.
 
@@ -271,7 +273,7 @@ def grid(opts, bench, tool, tmp):
                     ms, y = time_ort(mo, x, n, warm, reps)
                     r[f"ort{n}"] = ms
                     y_ort = y if y_ort is None else y_ort
-                    if use_torch:
+                    if use_torch and flops / 1e9 <= opts.torch_max_gflop:
                         ms, y_t = time_torch(cell, t, x, n, warm, reps)
                         r[f"torch{n}"] = ms
                         r["torch_diff"] = float(np.abs(y_t - y_ort[:, 0]).max())
@@ -498,6 +500,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--budget-s", type=float, default=4.0)
     ap.add_argument("--skip-over-gflop", type=float, default=float("inf"))
+    # PyTorch keeps every step's gates of a whole batch: LSTM H = 1024, B = 4096 (6900 GFLOP)
+    # took its process past 24 GiB and the kernel killed the run.
+    ap.add_argument("--torch-max-gflop", type=float, default=2000.0,
+                    help="leave PyTorch out of cases above this many GFLOP (default 2000)")
     ap.add_argument("--no-cli", action="store_true")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-onednn", action="store_true")

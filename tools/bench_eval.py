@@ -2,7 +2,7 @@
 """Evaluator benchmark: lstmtool's f32 path next to onnxruntime, PyTorch and oneDNN (CPU), in one run.
 
     python3 tools/bench_eval.py [--bin .build/release] [--hidden 32,128,256,512,1024] [--batch 1,8,32,128,4096]
-        [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4]
+        [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4] [--rounds 3]
         [--no-cli] [--no-torch] [--torch-max-gflop X] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
     python3 tools/bench_eval.py --extras      # the single cases of docs/PERFORMANCE.md (see below)
     python3 tools/bench_eval.py --f64 [--hidden …] [--batch …]   # f64 against f32 on the grid's shapes
@@ -23,7 +23,11 @@ with 1 and 2 threads (--threads):
 
 Each time is the median of up to --repeats runs after one warm-up, with fewer repeats for long
 cases so that one measurement takes about --budget-s seconds (a case estimated to take over
-60 s per run is run once, without warm-up). Cases above --skip-over-gflop GFLOP are skipped;
+60 s per run is run once, without warm-up). Rows whose measurement takes under a second are
+measured in --rounds rounds (default 3), onnxruntime and lstmtool taking turns, and each
+runtime's time is the median of its rounds (PyTorch and oneDNN, the anchors, are measured
+once): the host's speed drifts within minutes, and one measurement each would favour whichever
+ran in a fast minute. Cases above --skip-over-gflop GFLOP are skipped;
 PyTorch sits out cases above --torch-max-gflop (default 2000: LSTM and GRU at H = 1024,
 B = 4096, where its process outgrows a 24 GiB machine).
 The ratio columns are (other runtime's time) / (lstmtool's time): above 1 means lstmtool is faster.
@@ -193,13 +197,26 @@ def cli_ms(tool, model, xp, x1p, yp, threads, reps):
 
 
 def cpu_model():
+    """The CPU's name, with its family and model numbers (a virtual machine may name only the
+    vendor, "AMD EPYC", for Zen 4 and Zen 5 alike) and its cache sizes."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            k, _, v = line.partition(":")
+            fields.setdefault(k.strip(), v.strip())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    name = fields.get("model name", platform.machine())
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    caches = []
+    for level, kind in (("L2", "2"), ("L3", "3")):
+        try:
+            with open(f"/sys/devices/system/cpu/cpu0/cache/index{kind}/size") as f:
+                caches.append(f"{level} {f.read().strip()}")
+        except OSError:
+            pass
+    return name + (", " + ", ".join(caches) if caches else "")
 
 
 def supported_paths():
@@ -267,11 +284,23 @@ def grid(opts, bench, tool, tmp):
                 # Estimated ms of one run at ~40 GFLOP/s (B = 1 is bound by the weight stream).
                 est = flops / 40e6
                 warm, reps = plan(est, opts)
-                r = {"cell": cell.upper(), "H": H, "B": B, "gflop": flops / 1e9, "repeats": reps}
+                # Rows whose measurement takes under a second are measured in --rounds rounds,
+                # onnxruntime and lstmtool taking turns, and each keeps the median of its rounds:
+                # this host's speed drifts by up to 20 % within minutes, which would otherwise
+                # favour whichever runtime happened to run in a fast minute.
+                rounds = opts.rounds if est * (warm + reps) < 1000 else 1
+                r = {"cell": cell.upper(), "H": H, "B": B, "gflop": flops / 1e9, "repeats": reps, "rounds": rounds}
                 y_ort = None
+                for rnd in range(1, rounds):
+                    for n in threads:
+                        r.setdefault(f"ort{n}_rounds", []).append(time_ort(mo, x, n, warm, reps)[0])
+                    for k in kernels:
+                        for n in threads:
+                            r.setdefault(f"ours{n}_{k}_rounds", []).append(ours(bench, ml, xp, n, k, warm, reps))
                 for n in threads:
                     ms, y = time_ort(mo, x, n, warm, reps)
-                    r[f"ort{n}"] = ms
+                    r.setdefault(f"ort{n}_rounds", []).append(ms)
+                    r[f"ort{n}"] = statistics.median(r[f"ort{n}_rounds"])
                     y_ort = y if y_ort is None else y_ort
                     if use_torch and flops / 1e9 <= opts.torch_max_gflop:
                         ms, y_t = time_torch(cell, t, x, n, warm, reps)
@@ -287,7 +316,8 @@ def grid(opts, bench, tool, tmp):
                             r["onednn_impl"] = d["impl"]
                 for k in kernels:
                     for n in threads:
-                        r[f"ours{n}_{k}"] = ours(bench, ml, xp, n, k, warm, reps)
+                        r.setdefault(f"ours{n}_{k}_rounds", []).append(ours(bench, ml, xp, n, k, warm, reps))
+                        r[f"ours{n}_{k}"] = statistics.median(r[f"ours{n}_{k}_rounds"])
                 if not opts.no_cli:
                     r["cli1"] = cli_ms(tool, ml, xp, x1p, yp, 1, max(1, min(3, reps)))
                 subprocess.run([tool, "run", ml, "--input", xp, "--output", yp], check=True)
@@ -499,6 +529,8 @@ def main():
                     help="lstmtool kernel paths: auto, portable, avx2, avx512, neon (the table's main columns are auto)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--budget-s", type=float, default=4.0)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rows that take under a second: measure onnxruntime and lstmtool in this many alternating rounds")
     ap.add_argument("--skip-over-gflop", type=float, default=float("inf"))
     # PyTorch keeps every step's gates of a whole batch: LSTM H = 1024, B = 4096 (6900 GFLOP)
     # took its process past 24 GiB and the kernel killed the run.

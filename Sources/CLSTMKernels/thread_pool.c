@@ -349,3 +349,26 @@ int lstmk_barrier_wait_stop(lstmk_barrier *b, int parties, int stop) {
     lstmk_barrier_wait(b, parties);
     return __atomic_load_n(&b->stop, __ATOMIC_RELAXED) == gen + 1;
 }
+
+// The team hold-off of lstmk_team_allowed: a time before which no team forms, and the length of
+// the last hold-off. Relaxed atomics: concurrent reports may lose one doubling, which is harmless.
+static long long team_blocked_until_ns, team_hold_ns;
+
+int lstmk_team_allowed(void) {
+    const long long until = __atomic_load_n(&team_blocked_until_ns, __ATOMIC_RELAXED);
+    return until == 0 || monotonic_ns() >= until;
+}
+
+void lstmk_team_report(int paid) {
+    if (paid) {
+        __atomic_store_n(&team_hold_ns, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&team_blocked_until_ns, 0, __ATOMIC_RELAXED);
+        return;
+    }
+    long long hold = __atomic_load_n(&team_hold_ns, __ATOMIC_RELAXED);
+    hold = hold == 0 ? 2000000LL : hold >= 64000000LL ? 64000000LL : 2 * hold;
+    __atomic_store_n(&team_hold_ns, hold, __ATOMIC_RELAXED);
+    __atomic_store_n(&team_blocked_until_ns, monotonic_ns() + hold, __ATOMIC_RELAXED);
+}
+
+long long lstmk_team_hold_ns(void) { return __atomic_load_n(&team_hold_ns, __ATOMIC_RELAXED); }

@@ -120,10 +120,20 @@ public enum AtomicFile {
     /// place, so that a failure to write any of them (a missing folder, a full disk) leaves
     /// every existing output as it was.
     public static func writeAll(_ files: [(path: String, chunks: [[UInt8]])]) throws {
+        try writeAll(producing: files.map { f in
+            (f.path, { emit in for c in f.chunks { try c.withUnsafeBytes { try emit($0) } } })
+        })
+    }
+
+    /// Hands the bytes of one file to the function it is given, buffer by buffer.
+    public typealias Producer = (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
+    /// `writeAll` for files whose bytes are not in arrays (a tensor's memory behind a header).
+    public static func writeAll(producing files: [(path: String, produce: Producer)]) throws {
         var staged: [(String, String)] = []
         do {
             for f in files {
-                staged.append((try stage(f.path) { emit in for c in f.chunks { try c.withUnsafeBytes { try emit($0) } } }, f.path))
+                staged.append((try stage(f.path, f.produce), f.path))
             }
             for (_, path) in staged where isDirectory(path) {
                 throw LSTMError(.io, "\(path): cannot write, it is a folder")

@@ -99,12 +99,12 @@ struct RunCommand: ParsableCommand {
             }
             // Every output is encoded before the first is written, so that a shape problem
             // leaves no partial set of files behind.
-            let files: [(path: String, bytes: [UInt8])]
+            let files: [(path: String, produce: OutputProducer)]
             switch precision {
             case .f32: files = try runTyped(m, Float.self)
             case .f64: files = try runTyped(m, Double.self)
             }
-            try AtomicFileWrite.all(files)
+            try AtomicFileWrite.all(producing: files)
             if !messages.quiet { printNotes(m.importNotes) }
         } catch {
             throw fail(error)
@@ -139,7 +139,7 @@ struct RunCommand: ParsableCommand {
     }
 
     /// Reads the inputs in `S`, runs, and encodes the outputs in `S`: no other precision on the way.
-    private func runTyped<S: RecurrentScalar>(_ m: RecurrentModel, _: S.Type) throws -> [(path: String, bytes: [UInt8])] {
+    private func runTyped<S: RecurrentScalar>(_ m: RecurrentModel, _: S.Type) throws -> [(path: String, produce: OutputProducer)] {
         let x: Tensor<S> = try TypedRunIO.readInput(input, model: m, batchFirst: batchFirst)
         let batch = x.shape[1], steps = x.shape[0]
         let given = batchFirst ? [batch, steps, x.shape[2]] : [steps, batch, x.shape[2]]
@@ -155,9 +155,13 @@ struct RunCommand: ParsableCommand {
             mode.apply(to: &scalars, steps: y.shape[0], batch: y.shape[1], width: y.shape[2], lengths: lengths)
             y = try Tensor(shape: y.shape, scalars: scalars)
         }
-        var files = [(path: output, bytes: try TypedRunIO.encodeOutput(y, batchFirst: batchFirst))]
-        if let h = finalH { files.append((h, try TypedRunIO.encodeState(state, cell: false, path: h, model: m))) }
-        if let c = finalC { files.append((c, try TypedRunIO.encodeState(state, cell: true, path: c, model: m))) }
+        // The output goes from the tensor's memory to the file (no encoded copy of it).
+        var files = [(path: output, produce: try TypedRunIO.outputWriter(y, batchFirst: batchFirst))]
+        for (path, cell) in [(finalH, false), (finalC, true)] {
+            guard let path else { continue }
+            let bytes = try TypedRunIO.encodeState(state, cell: cell, path: path, model: m)
+            files.append((path, { emit in try bytes.withUnsafeBytes { try emit($0) } }))
+        }
         return files
     }
 }

@@ -81,6 +81,31 @@ final class WorkerPoolTests: XCTestCase {
     /// Member 0 decides, at a random crossing, to stop; every member must leave at that same
     /// crossing (a member still leaving the previous crossing must not see the decision early:
     /// it would return while the others wait for it).
+    /// A slow team holds teams off for 2 ms, then 4, 8, … up to 64 ms while reports of slow
+    /// teams follow one another; a team that paid ends the hold-off at once.
+    func testSlowTeamsHoldTeamsOffForLongerAndLongerUntilOnePays() {
+        lstmk_team_report(1)
+        XCTAssertEqual(lstmk_team_allowed(), 1)
+        XCTAssertEqual(lstmk_team_hold_ns(), 0)
+        var holds: [Int64] = []
+        for _ in 0..<8 {
+            lstmk_team_report(0)
+            XCTAssertEqual(lstmk_team_allowed(), 0, "right after a slow team")
+            holds.append(lstmk_team_hold_ns())
+        }
+        XCTAssertEqual(holds, [2, 4, 8, 16, 32, 64, 64, 64].map { Int64($0) * 1_000_000 })
+        lstmk_team_report(1)
+        XCTAssertEqual(lstmk_team_allowed(), 1)
+        XCTAssertEqual(lstmk_team_hold_ns(), 0)
+        lstmk_team_report(0)
+        let start = DispatchTime.now().uptimeNanoseconds
+        while lstmk_team_allowed() == 0 && DispatchTime.now().uptimeNanoseconds - start < 5_000_000_000 { usleep(200) }
+        let waited = DispatchTime.now().uptimeNanoseconds - start
+        XCTAssertGreaterThanOrEqual(waited, 1_900_000, "held off about 2 ms after one slow team")
+        XCTAssertLessThan(waited, 5_000_000_000)
+        lstmk_team_report(1)
+    }
+
     func testABarrierDecisionReachesEveryMemberAtTheSameCrossing() {
         var rng = SystemRandomNumberGenerator()
         for round in 0..<300 {

@@ -57,6 +57,17 @@ void lstmk_barrier_wait(lstmk_barrier *barrier, int parties);
 /// only may decide.
 int lstmk_barrier_wait_stop(lstmk_barrier *barrier, int parties, int stop);
 
+/// Whether threads of this process should share the steps of a recurrent pass in lockstep now.
+/// A lockstep team is only as fast as its slowest member at every step, so on a machine where
+/// another process (or the host of a virtual machine) takes a core away, a team is slower than
+/// one thread; then the team reports it (lstmk_team_report(0)) and teams are held off for a
+/// while that doubles with every report in a row (2 ms, 4 ms, … 64 ms), while single threads run
+/// the steps. lstmk_team_report(1): a team ran its steps and paid; the hold-off starts over.
+int lstmk_team_allowed(void);
+void lstmk_team_report(int paid);
+/// The length of the current hold-off in nanoseconds (0 after a team that paid).
+long long lstmk_team_hold_ns(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,4 +64,10 @@ package enum ParallelTuning {
     /// Tests only: threads sharing the steps of a pass (`PassRunner.recurTogether`) stop after
     /// this many steps, as when their waits cost more than sharing saves.
     nonisolated(unsafe) package static var teamStopsAfterSteps: Int? = nil
+    /// Tests only: false forms a team whenever one applies, ignoring the pool's hold-off after
+    /// slow teams (`lstmk_team_allowed`), so that a test on a busy machine still runs one.
+    nonisolated(unsafe) package static var holdTeamsOffWhenSlow = true
+
+    /// Whether a team may form now (the pool's hold-off, unless a test switched it off).
+    static var teamsAllowed: Bool { !holdTeamsOffWhenSlow || lstmk_team_allowed() != 0 }
 }

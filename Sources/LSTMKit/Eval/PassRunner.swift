@@ -118,16 +118,34 @@ struct PassRunner<F: EvalScalar> {
     /// start at time index t0.
     func recur(_ io: StepIO<F>, rows range: Range<Int>, steps stepRange: Range<Int>, t0: Int, ws: Workspace<F>,
                gemmThreads: Int) {
+        guard !range.isEmpty else { return }
+        guard gemmThreads > 1, let parties = teamSize(rows: range.count, threads: gemmThreads) else {
+            _ = recurAlone(io, rows: range, steps: stepRange, t0: t0, ws: ws, gemmThreads: gemmThreads, yieldsToTeam: false)
+            return
+        }
+        // A team runs as many steps as it can; it stops early when waiting for the others costs
+        // more than sharing saves, and then teams are held off for a while (lstmk_team_allowed)
+        // during which this thread runs the steps alone, asking again every 16 steps.
+        var step = stepRange.lowerBound
+        while step < stepRange.upperBound {
+            if ParallelTuning.teamsAllowed {
+                step = recurTogether(io, rows: range, steps: step..<stepRange.upperBound, t0: t0, parties: parties)
+                if step >= stepRange.upperBound { break }
+            }
+            step = recurAlone(io, rows: range, steps: step..<stepRange.upperBound, t0: t0, ws: ws, gemmThreads: gemmThreads,
+                              yieldsToTeam: true)
+        }
+    }
+
+    /// `recur` on this thread (whose products may still split their panels over gemmThreads).
+    /// Returns the first step not run: the upper bound once every step ran or every row has
+    /// ended, or, when `yieldsToTeam`, an earlier step (a multiple of 16 steps in) at which
+    /// teams are allowed again.
+    func recurAlone(_ io: StepIO<F>, rows range: Range<Int>, steps stepRange: Range<Int>, t0: Int, ws: Workspace<F>,
+                    gemmThreads: Int, yieldsToTeam: Bool) -> Int {
         let s = pass.spec
         let hs = s.hiddenSize, p = s.outputSize, g = s.gateCount * hs
         let nb = range.count, b0 = range.lowerBound
-        guard nb > 0 else { return }
-        var stepRange = stepRange
-        if gemmThreads > 1, let parties = teamSize(rows: nb, threads: gemmThreads) {
-            // The team runs as many steps as it can; it stops early (and this thread goes on
-            // alone) when waiting for the others costs more than sharing saves.
-            stepRange = recurTogether(io, rows: range, steps: stepRange, t0: t0, parties: parties)..<stepRange.upperBound
-        }
         let recurrentWidth = s.cell == .gru && !s.resetAfter ? 2 * hs : g
         // The slice's view of the shared buffers: xw rows of step t at (t − t0)·B + b0 + b.
         let slice = StepIO(xw: io.xw + b0 * g, h: io.h + b0 * p, c: io.c.map { $0 + b0 * hs }, y: io.y + b0 * io.yStride,
@@ -144,6 +162,8 @@ struct PassRunner<F: EvalScalar> {
             swap(&projected, &ws.projected); swap(&rows, &ws.rows); swap(&scratch, &ws.scratch)
         }
         for step in stepRange {
+            let done = step - stepRange.lowerBound
+            if yieldsToTeam && done > 0 && done % 16 == 0 && ParallelTuning.teamsAllowed { return step }
             let anyActive = rows.withUnsafeMutableBufferPointer {
                 markMovingRows(step: step, rows: b0..<(b0 + nb), t0: t0, lengths: lens, into: $0.baseAddress!)
             }
@@ -179,6 +199,7 @@ struct PassRunner<F: EvalScalar> {
                 }
             }
         }
+        return stepRange.upperBound
     }
 
     /// Which rows of `rows` move at `step` of this pass: entry b is the time index, relative to
@@ -229,11 +250,13 @@ struct PassRunner<F: EvalScalar> {
     /// The members come from the worker pool (`parallel`), which leaves out a worker that does
     /// not start within its join timeout; with one member this thread runs the steps alone.
     /// Lockstep pays only while every member has a core: on a busy machine a barrier can wait a
-    /// whole scheduling slice. So member 0 times its waits, and from the 8th step on, once they
-    /// add up to more than its own work plus 1 ms (one hiccup of the host must not end the team
-    /// for a whole pass), the team stops after that step (every member sees the decision at the
-    /// same barrier). Returns the first step not run (the upper bound when the
-    /// team ran them all, or every row had ended).
+    /// whole scheduling slice, and a team of two is then slower than one thread. So member 0
+    /// times its waits, and from the 8th step on, once they add up to more than its own work
+    /// plus 250 µs, the team stops after that step (every member sees the decision at the same
+    /// barrier) and reports it to the pool, which holds teams off for a while
+    /// (`lstmk_team_report`; `recur` runs the steps alone meanwhile); a team that ran all its
+    /// steps, or one that no worker joined, reports too. Returns the first step not run (the
+    /// upper bound when the team ran them all, or every row had ended).
     func recurTogether(_ io: StepIO<F>, rows range: Range<Int>, steps stepRange: Range<Int>, t0: Int, parties: Int) -> Int {
         let s = pass.spec
         let hs = s.hiddenSize, gates = s.gateCount, g = gates * hs
@@ -248,6 +271,8 @@ struct PassRunner<F: EvalScalar> {
         let y: UnsafeMutablePointer<Float> = cast(slice.y), c: UnsafeMutablePointer<Float>? = slice.c.map { cast($0) }
         let xwStep = batch * g, yStep = batch * slice.yStride, ldy = slice.yStride
         let stopAfter = ParallelTuning.teamStopsAfterSteps ?? -1
+        // Written by member 0 only (this thread), read after the team has returned.
+        var teamWasSlow = false, joined = 0
         pass.whT.values.withUnsafeBufferPointer { wb in
             pass.recurrentBias.withUnsafeBufferPointer { bb in
                 products.withUnsafeMutableBufferPointer { pb in
@@ -288,7 +313,9 @@ struct PassRunner<F: EvalScalar> {
                                         }
                                         if k == 0 && members > 1 { lap(false) }
                                         let done = step + 1 - stepRange.lowerBound
-                                        let stop = k == 0 && members > 1 && (done >= 8 && waited > worked + 1_000_000 || done == stopAfter)
+                                        let slow = k == 0 && members > 1 && done >= 8 && waited > worked + 250_000
+                                        let stop = slow || k == 0 && members > 1 && done == stopAfter
+                                        if slow { teamWasSlow = true }
                                         let stopped = members > 1 && lstmk_barrier_wait_stop(bar, Int32(members), stop ? 1 : 0) != 0
                                         if k == 0 && members > 1 { lap(true) }
                                         swap(&src, &dst)
@@ -307,12 +334,22 @@ struct PassRunner<F: EvalScalar> {
                             parallel(threads: parties) { k, members in
                                 let p0 = k * panels / members, p1 = (k + 1) * panels / members
                                 let ran = member(k, members: members, units: (p0 * panelWidth)..<(p1 * panelWidth), panels: p0..<p1)
-                                if k == 0 { next = ran }
+                                if k == 0 {
+                                    next = ran
+                                    joined = members
+                                }
                             }
                         }
                     }
                 }
             }
+        }
+        // A team of one (no worker joined in time) or one that stopped for its waits is held
+        // off; one that ran to the end paid. A stop forced by a test reports nothing.
+        if joined < 2 || teamWasSlow {
+            lstmk_team_report(0)
+        } else if next >= stepRange.upperBound {
+            lstmk_team_report(1)
         }
         return next
     }

@@ -33,7 +33,7 @@ package enum Npy {
         var dataStart: Int
     }
 
-    static func layout(_ b: [UInt8], name: String) throws -> Layout {
+    static func layout<C: RandomAccessCollection>(_ b: C, name: String) throws -> Layout where C.Element == UInt8, C.Index == Int {
         func fail(_ s: String) -> LSTMError { LSTMError(.invalidInput, "\(name): \(s)") }
         guard b.count >= 10, Array(b[0..<6]) == magic else { throw fail("not a .npy file (bad magic)") }
         let major = b[6]

@@ -124,6 +124,10 @@ package enum RunIO {
 }
 
 /// Atomic writers for the CLI's outputs.
+/// Hands the bytes of one output file to `emit`, buffer by buffer (the same function type as
+/// `AtomicFile.Producer`, named here so that LSTMCodec stays an implementation detail).
+package typealias OutputProducer = (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
 package enum AtomicFileWrite {
     package static func npy(_ a: NpyArray, to path: String) throws {
         try AtomicFile.write(path, chunks: [Npy.encode(a)])
@@ -136,6 +140,11 @@ package enum AtomicFileWrite {
     /// Several outputs that belong together: none is replaced unless all of them could be written.
     package static func all(_ files: [(path: String, bytes: [UInt8])]) throws {
         try AtomicFile.writeAll(files.map { (path: $0.path, chunks: [$0.bytes]) })
+    }
+
+    /// `all` for files given as producers (`TypedRunIO.outputWriter`).
+    package static func all(producing files: [(path: String, produce: OutputProducer)]) throws {
+        try AtomicFile.writeAll(producing: files)
     }
 }
 

@@ -6,17 +6,23 @@ extension Npy {
     /// read as Float rounds to nearest (the run's precision is the one asked for). A
     /// little-endian array already in `S` is copied, not converted.
     package static func decodeScalars<S: RecurrentScalar>(_ b: [UInt8], name: String, as _: S.Type = S.self) throws -> (shape: [Int], scalars: [S]) {
-        let l = try layout(b, name: name)
+        try b.withUnsafeBytes { try decodeScalars($0, name: name, as: S.self) }
+    }
+
+    /// `decodeScalars` from bytes in memory, such as a mapped file's (no copy of the file first).
+    package static func decodeScalars<S: RecurrentScalar>(_ raw: UnsafeRawBufferPointer, name: String, as _: S.Type = S.self) throws -> (shape: [Int], scalars: [S]) {
+        let l = try layout(raw, name: name)
         guard l.kind == .float16 || l.kind == .float32 || l.kind == .float64 else {
             throw LSTMError(.invalidInput, "\(name): must be float16, float32 or float64, got \(l.kind.rawValue)")
         }
-        var out = [S](repeating: 0, count: l.count)
-        b.withUnsafeBytes { raw in
+        guard l.count > 0 else { return (l.shape, []) }
+        return (l.shape, [S](unsafeUninitializedCapacity: l.count) { out, n in
             let base = raw.baseAddress! + l.dataStart
             let native = !l.bigEndian && l.elementSize == MemoryLayout<S>.size
                 && ((S.self == Float.self && l.kind == .float32) || (S.self == Double.self && l.kind == .float64))
+            n = l.count
             if native {
-                out.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: base, count: l.count * l.elementSize)) }
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(start: base, count: l.count * l.elementSize))
                 return
             }
             for i in 0..<l.count {
@@ -24,27 +30,47 @@ extension Npy {
                 switch l.kind {
                 case .float16:
                     let v = p.loadUnaligned(as: UInt16.self)
-                    out[i] = S(Half.toDouble(l.bigEndian ? v.byteSwapped : v))
+                    out.initializeElement(at: i, to: S(Half.toDouble(l.bigEndian ? v.byteSwapped : v)))
                 case .float32:
                     let v = p.loadUnaligned(as: UInt32.self)
-                    out[i] = S(Float(bitPattern: l.bigEndian ? v.byteSwapped : v))
+                    out.initializeElement(at: i, to: S(Float(bitPattern: l.bigEndian ? v.byteSwapped : v)))
                 default:
                     let v = p.loadUnaligned(as: UInt64.self)
-                    out[i] = S(Double(bitPattern: l.bigEndian ? v.byteSwapped : v))
+                    out.initializeElement(at: i, to: S(Double(bitPattern: l.bigEndian ? v.byteSwapped : v)))
                 }
             }
-        }
-        return (l.shape, out)
+        })
     }
 
-    /// A version 1.0 .npy file of `S` (float32 for Float, float64 for Double), little-endian.
-    package static func encode<S: RecurrentScalar>(shape: [Int], scalars: [S]) -> [UInt8] {
+    /// The header of a version 1.0 .npy file of `S` (float32 for Float, float64 for Double),
+    /// little-endian: magic, version, length and the padded dictionary (data starts 64-aligned).
+    package static func header<S: RecurrentScalar>(shape: [Int], as _: S.Type) -> [UInt8] {
         let descr = S.self == Float.self ? "<f4" : "<f8"
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         let total = 10 + header.utf8.count + 1
         header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
-        let prefix = magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)] + Array(header.utf8)
+        return magic + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)] + Array(header.utf8)
+    }
+
+    /// The file `encode` makes, handed to `emit` as its header and then the scalars' own memory
+    /// (no copy of the data on a little-endian machine).
+    package static func writer<S: RecurrentScalar>(shape: [Int], scalars: [S]) -> OutputProducer {
+        #if _endian(big)
+        let bytes = encode(shape: shape, scalars: scalars)
+        return { emit in try bytes.withUnsafeBytes { try emit($0) } }
+        #else
+        let head = header(shape: shape, as: S.self)
+        return { emit in
+            try head.withUnsafeBytes { try emit($0) }
+            try scalars.withUnsafeBytes { try emit($0) }
+        }
+        #endif
+    }
+
+    /// A version 1.0 .npy file of `S` (float32 for Float, float64 for Double), little-endian.
+    package static func encode<S: RecurrentScalar>(shape: [Int], scalars: [S]) -> [UInt8] {
+        let prefix = header(shape: shape, as: S.self)
         let dataBytes = scalars.count * MemoryLayout<S>.size
         return [UInt8](unsafeUninitializedCapacity: prefix.count + dataBytes) { buf, n in
             _ = buf.initialize(from: prefix)
@@ -67,7 +93,12 @@ extension Npy {
 package enum TypedRunIO {
     /// X as a time-major tensor (`[B, T, I]` files are transposed when `batchFirst`).
     package static func readInput<S: RecurrentScalar>(_ path: String, model: RecurrentModel, batchFirst: Bool) throws -> Tensor<S> {
-        let (shape, scalars): ([Int], [S]) = try Npy.decodeScalars(try readWholeFile(path), name: path)
+        // Decoded from the mapped file: the input is copied once, into the tensor.
+        let file = try MappedFile(path: path)
+        guard file.size <= inputFileLimit else {
+            throw LSTMError(.io, "\(path): the file is \(byteSizeText(file.size)), more than the \(byteSizeText(inputFileLimit)) lstmtool reads as an input (a fixed limit: no setting raises it; docs/CLI.md, Settings and limits)")
+        }
+        let (shape, scalars): ([Int], [S]) = try file.withBytes(0..<file.size) { try Npy.decodeScalars($0, name: path) }
         let i = model.inputSize
         guard shape.count == 3, shape[2] == i else {
             let layout = batchFirst ? "[B, T, \(i)]" : "[T, B, \(i)]"
@@ -96,10 +127,20 @@ package enum TypedRunIO {
         return state
     }
 
+    /// The largest input file `readInput` reads (as `readWholeFile`'s limit).
+    static let inputFileLimit = 1 << 34
+
     /// Y as .npy bytes, `[T, B, W]` or `[B, T, W]` when `batchFirst`.
     package static func encodeOutput<S: RecurrentScalar>(_ y: Tensor<S>, batchFirst: Bool) throws -> [UInt8] {
         let out = batchFirst ? try y.swappingFirstTwoAxes() : y
         return Npy.encode(shape: out.shape, scalars: out.scalars)
+    }
+
+    /// `encodeOutput` as a producer for `AtomicFile.writeAll(producing:)`: the header, then the
+    /// tensor's own memory, with no copy of the outputs on the way to the file.
+    package static func outputWriter<S: RecurrentScalar>(_ y: Tensor<S>, batchFirst: Bool) throws -> OutputProducer {
+        let out = batchFirst ? try y.swappingFirstTwoAxes() : y
+        return Npy.writer(shape: out.shape, scalars: out.scalars)
     }
 
     /// Final h (or c) as the bytes `--final-h`/`--final-c` write (same layout rules as inputs).

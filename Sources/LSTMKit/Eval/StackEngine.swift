@@ -97,7 +97,7 @@ struct StackEngine<F: EvalScalar>: Sendable {
             let runPass = { @Sendable (di: Int) -> (y: [F], h: [F], c: [F]) in
                 var hp = Array(hIn[(di * b * p)..<((di + 1) * b * p)])
                 var cp = spec.cell == .lstm ? Array(cIn[(di * b * hsz)..<((di + 1) * b * hsz)]) : [F](repeating: 0, count: b * hsz)
-                var yPass = [F](repeating: 0, count: t * b * p)
+                var yPass = largeArray(repeating: F(0), count: t * b * p)
                 let runner = PassRunner(pass: passes[di], steps: t, batch: b, lengths: lengths, threads: passThreads)
                 runner.run(x: layerInput, h: &hp, c: &cp, y: &yPass, yStride: p, yOffset: 0)
                 return (yPass, hp, cp)
@@ -115,7 +115,7 @@ struct StackEngine<F: EvalScalar>: Sendable {
                 y = results[0].y
             } else {
                 // Interleave the passes' outputs into [T, B, D·P] (forward | reverse).
-                y = [F](repeating: 0, count: t * b * d * p)
+                y = largeArray(repeating: F(0), count: t * b * d * p)
                 y.withUnsafeMutableBufferPointer { yb in
                     for (di, r) in results.enumerated() {
                         r.y.withUnsafeBufferPointer { rb in

@@ -21,6 +21,7 @@ extension Npy {
             let native = !l.bigEndian && l.elementSize == MemoryLayout<S>.size
                 && ((S.self == Float.self && l.kind == .float32) || (S.self == Double.self && l.kind == .float64))
             n = l.count
+            preferHugePages(out)
             if native {
                 UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(start: base, count: l.count * l.elementSize))
                 return

@@ -272,7 +272,18 @@ struct PassRunner<F: EvalScalar> {
         let xwStep = batch * g, yStep = batch * slice.yStride, ldy = slice.yStride
         let stopAfter = ParallelTuning.teamStopsAfterSteps ?? -1
         // Written by member 0 only (this thread), read after the team has returned.
-        var teamWasSlow = false, joined = 0
+        var teamWasSlow = false, joined = 0, newestInSpare = false
+        // Shared by the members, two sets each (by step parity), written before a barrier and
+        // read after it: the panel boundaries of the next step (member 0 writes), and each
+        // member's time per panel on its last step.
+        let bounds = UnsafeMutablePointer<Int>.allocate(capacity: 2 * (parties + 1))
+        let perPanel = UnsafeMutablePointer<Double>.allocate(capacity: 2 * parties)
+        bounds.initialize(repeating: 0, count: 2 * (parties + 1))
+        perPanel.initialize(repeating: 0, count: 2 * parties)
+        defer {
+            bounds.deallocate()
+            perPanel.deallocate()
+        }
         pass.whT.values.withUnsafeBufferPointer { wb in
             pass.recurrentBias.withUnsafeBufferPointer { bb in
                 products.withUnsafeMutableBufferPointer { pb in
@@ -282,15 +293,17 @@ struct PassRunner<F: EvalScalar> {
                         withUnsafeMutablePointer(to: &barrier) { bar in
                             lstmk_barrier_init(bar)
                             /// Member k's share of the steps; returns the first step it did not run.
-                            func member(_ k: Int, members: Int, units: Range<Int>, panels pr: Range<Int>) -> Int {
+                            func member(_ k: Int, members: Int) -> Int {
                                 var rows = [Int](repeating: -1, count: nb)
                                 var waited: UInt64 = 0, worked: UInt64 = 0, mark = DispatchTime.now().uptimeNanoseconds
-                                @inline(__always) func lap(_ wait: Bool) {
-                                    let now = DispatchTime.now().uptimeNanoseconds
-                                    if wait { waited += now - mark } else { worked += now - mark }
+                                @inline(__always) func lap(_ wait: Bool) -> UInt64 {
+                                    let now = DispatchTime.now().uptimeNanoseconds, span = now - mark
+                                    if wait { waited += span } else { worked += span }
                                     mark = now
+                                    return span
                                 }
-                                var src = hA, dst = hB, first = stepRange.upperBound
+                                var src = hA, dst = hB, first = stepRange.upperBound, parity = 0
+                                var accSpan = 0.0, accPanels = 0.0
                                 rows.withUnsafeMutableBufferPointer { rp in
                                     for step in stepRange {
                                         // Every member sees the same rows, so all stop at the same step.
@@ -298,47 +311,90 @@ struct PassRunner<F: EvalScalar> {
                                             first = step
                                             break
                                         }
+                                        // This step's panels [p0, p1) of every gate block: even shares
+                                        // at the first step, then the boundaries member 0 published
+                                        // before the last barrier.
+                                        let firstStep = step == stepRange.lowerBound
+                                        @inline(__always) func bound(_ j: Int) -> Int {
+                                            firstStep ? j * panels / members : bounds[parity * (members + 1) + j]
+                                        }
+                                        let p0 = bound(k), p1 = bound(k + 1)
+                                        let u0 = p0 * panelWidth, u1 = p1 * panelWidth
                                         // h_t starts as h_{t−1} in this member's units (rows that have
                                         // ended keep it; the GRU step reads it).
-                                        for b in 0..<nb { (dst + b * hs + units.lowerBound).update(from: src + b * hs + units.lowerBound, count: units.count) }
+                                        for b in 0..<nb { (dst + b * hs + u0).update(from: src + b * hs + u0, count: u1 - u0) }
                                         for q in 0..<gates {
-                                            lstmk_gemm_f32(src, w, hw, nb, hs, g, q * panels + pr.lowerBound, q * panels + pr.upperBound)
+                                            lstmk_gemm_f32(src, w, hw, nb, hs, g, q * panels + p0, q * panels + p1)
                                         }
                                         if isLSTM {
-                                            lstmk_lstm_step_units_f32(xw, xwStep, hw, c!, dst, hs, y, yStep, ldy, rp.baseAddress!, nb, hs,
-                                                                      units.lowerBound, units.upperBound)
+                                            lstmk_lstm_step_units_f32(xw, xwStep, hw, c!, dst, hs, y, yStep, ldy, rp.baseAddress!, nb, hs, u0, u1)
                                         } else {
-                                            lstmk_gru_step_units_f32(xw, xwStep, hw, bhn, dst, y, yStep, ldy, rp.baseAddress!, nb, hs,
-                                                                     units.lowerBound, units.upperBound)
+                                            lstmk_gru_step_units_f32(xw, xwStep, hw, bhn, dst, y, yStep, ldy, rp.baseAddress!, nb, hs, u0, u1)
                                         }
-                                        if k == 0 && members > 1 { lap(false) }
                                         let done = step + 1 - stepRange.lowerBound
+                                        if members > 1 {
+                                            // This member's work per panel since the last rebalancing,
+                                            // where member 0 reads it after the barrier (two sets, by
+                                            // step parity).
+                                            accSpan += Double(lap(false))
+                                            accPanels += Double(p1 - p0)
+                                            perPanel[parity * members + k] = accSpan / Swift.max(1, accPanels)
+                                            if done % 8 == 0 {
+                                                accSpan = 0
+                                                accPanels = 0
+                                            }
+                                        }
+                                        if k == 0 && members > 1 {
+                                            // Every 8 steps, shares in proportion to each member's speed
+                                            // over those steps (a core shared with another program runs
+                                            // slower: it gets fewer panels), published for the step
+                                            // after the next barrier.
+                                            let other = 1 - parity, next = other * (members + 1)
+                                            if done % 8 == 0 && done >= 8 {
+                                                var speed = [Double](repeating: 0, count: members), total = 0.0
+                                                for j in 0..<members {
+                                                    let t = j == 0 ? perPanel[parity * members] : perPanel[other * members + j]
+                                                    speed[j] = t > 0 ? 1 / t : 0
+                                                    total += speed[j]
+                                                }
+                                                var edge = 0.0
+                                                bounds[next] = 0
+                                                for j in 0..<members {
+                                                    edge += total > 0 ? speed[j] / total : 1 / Double(members)
+                                                    let wanted = Int((edge * Double(panels)).rounded())
+                                                    // Each member keeps one panel at least.
+                                                    bounds[next + j + 1] = j == members - 1 ? panels
+                                                        : Swift.min(Swift.max(wanted, bounds[next + j] + 1), panels - (members - 1 - j))
+                                                }
+                                            } else {
+                                                for j in 0...members { bounds[next + j] = bound(j) }
+                                            }
+                                        }
                                         let slow = k == 0 && members > 1 && done >= 8 && waited > worked + 250_000
                                         let stop = slow || k == 0 && members > 1 && done == stopAfter
                                         if slow { teamWasSlow = true }
                                         let stopped = members > 1 && lstmk_barrier_wait_stop(bar, Int32(members), stop ? 1 : 0) != 0
-                                        if k == 0 && members > 1 { lap(true) }
+                                        if members > 1 { _ = lap(true) }
                                         swap(&src, &dst)
+                                        parity = 1 - parity
                                         if stopped {
                                             first = step + 1
                                             break
                                         }
                                     }
                                 }
-                                // The newest h is in src: back into the caller's buffer, unit by unit.
-                                if src != hA {
-                                    for b in 0..<nb { (hA + b * hs + units.lowerBound).update(from: src + b * hs + units.lowerBound, count: units.count) }
-                                }
+                                if k == 0 { newestInSpare = src != hA }
                                 return first
                             }
                             parallel(threads: parties) { k, members in
-                                let p0 = k * panels / members, p1 = (k + 1) * panels / members
-                                let ran = member(k, members: members, units: (p0 * panelWidth)..<(p1 * panelWidth), panels: p0..<p1)
+                                let ran = member(k, members: members)
                                 if k == 0 {
                                     next = ran
                                     joined = members
                                 }
                             }
+                            // The newest h is in the spare buffer after an odd number of steps.
+                            if newestInSpare { hA.update(from: hB, count: nb * hs) }
                         }
                     }
                 }

@@ -243,8 +243,11 @@ struct PassRunner<F: EvalScalar> {
     /// block); it computes their columns of the recurrent product from h_{t−1}, then their gate
     /// step into h_t, then waits at a barrier (the next product reads all of h_t). h alternates
     /// between the caller's buffer and a second one, so no thread writes the h that another may
-    /// still be reading: one barrier per step. Every element is computed as on one thread, so
-    /// the bits do not depend on the thread count
+    /// still be reading: one barrier per step. The members start with even shares; every 8
+    /// steps member 0 sets the next shares in proportion to each member's measured time per
+    /// panel (published before a barrier, read after it), so a member on a slowed core gets
+    /// fewer panels. Every element is computed as on one thread whoever computes it, so the
+    /// bits do not depend on the thread count or the shares
     /// (`EvalTests.testF32OutputsDoNotDependOnTheThreadCount`).
     ///
     /// The members come from the worker pool (`parallel`), which leaves out a worker that does

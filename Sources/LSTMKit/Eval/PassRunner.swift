@@ -316,10 +316,11 @@ struct PassRunner<F: EvalScalar> {
                                         }
                                         // This step's panels [p0, p1) of every gate block: even shares
                                         // at the first step, then the boundaries member 0 published
-                                        // before the last barrier.
-                                        let firstStep = step == stepRange.lowerBound
+                                        // before the last barrier. A team of one (no worker joined)
+                                        // publishes nothing: it owns every panel at every step.
+                                        let evenShares = step == stepRange.lowerBound || members == 1
                                         @inline(__always) func bound(_ j: Int) -> Int {
-                                            firstStep ? j * panels / members : bounds[parity * (members + 1) + j]
+                                            evenShares ? j * panels / members : bounds[parity * (members + 1) + j]
                                         }
                                         let p0 = bound(k), p1 = bound(k + 1)
                                         let u0 = p0 * panelWidth, u1 = p1 * panelWidth

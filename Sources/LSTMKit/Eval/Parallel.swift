@@ -9,7 +9,8 @@ internal import CLSTMKernels
 @discardableResult
 func parallel(threads: Int, joinTimeoutNanoseconds: Int64 = ParallelTuning.joinTimeoutNanoseconds,
               _ body: (_ member: Int, _ members: Int) -> Void) -> Int {
-    guard threads > 1, ParallelTuning.workersJoin else {
+    let threads = Swift.min(threads, 1 + (ParallelTuning.workersThatJoin ?? threads))
+    guard threads > 1 else {
         body(0, 1)
         return 1
     }
@@ -67,9 +68,9 @@ package enum ParallelTuning {
     /// Tests only: false forms a team whenever one applies, ignoring the pool's hold-off after
     /// slow teams (`lstmk_team_allowed`), so that a test on a busy machine still runs one.
     nonisolated(unsafe) package static var holdTeamsOffWhenSlow = true
-    /// Tests only: false makes every `parallel` call run alone, as when no worker starts
-    /// within its join timeout on a busy machine (a team of one).
-    nonisolated(unsafe) package static var workersJoin = true
+    /// Tests only: at most this many workers join a `parallel` call, as when the others do not
+    /// start within the join timeout on a busy machine (0: a team of one).
+    nonisolated(unsafe) package static var workersThatJoin: Int? = nil
 
     /// Whether a team may form now (the pool's hold-off, unless a test switched it off).
     static var teamsAllowed: Bool { !holdTeamsOffWhenSlow || lstmk_team_allowed() != 0 }

@@ -283,6 +283,11 @@ AI VD FN(tanhd1)(VD x) {
 // side). A depth block continues from the partial sum stored in C, which is exact, so the bits
 // are those of the plain scalar loop on every path.
 #define NVD (LSTMK_PANEL / VDL)
+// Depth block of the f64 product: deeper than the f32 one. A group's slice of W (NPDM panels ×
+// KCD doubles) then stays in L2 (256 KiB at NPDM = 2) while every row tile reads it, and the
+// partial sums in C are stored and reloaded 4 times less often: on Zen 5, 800 × 1024 × 3072 at
+// 95 GFLOP/s against 83 with KC, 8 × 1024 × 3072 (float32 weights) at 0.67 ms against 0.80.
+#define KCD (4 * KC)
 
 // Weights are read as doubles, or (wf = 1) as floats widened exactly in the register: the same
 // values, so the same bits, from half the bytes (docs/CELLS.md §11.1).
@@ -295,8 +300,10 @@ AI VD FN(loadw)(const float *p) {
 #define BLOAD(wf, b, off) ((wf) ? FN(loadw)((const float *)(b) + (off)) : FN(loadd)((const double *)(b) + (off)))
 
 // mr rows × np panels: each row's x[k] is broadcast once per k and multiplies np·NVD vectors of
-// weights (wider tiles need fewer broadcasts per product: on Zen 4, 2 × 4 panels ran the
-// 3200 × 256 × 1024 product at 48 GFLOP/s against 40 for 8 × 1, of an unfused peak of ≈ 54).
+// weights. Wider tiles need fewer broadcasts per product, taller ones fewer weight loads: on
+// Zen 4 (half-rate 512-bit units), 2 × 4 ran 3200 × 256 × 1024 at 48 GFLOP/s against 40 for
+// 8 × 1, of an unfused peak of ≈ 54; on Zen 5 (full rate), 2 × 4 waits for W from L2 and 4 × 2
+// wins (lstm_kernels.c).
 AI void FN(tiled)(const int mr, const int np, const int wf, const double *a, ptrdiff_t lda, const void *b,
                   ptrdiff_t ps, ptrdiff_t kc, double *c, ptrdiff_t ldc, int acc_in) {
     VD acc[MRD][NPDM * NVD];
@@ -371,11 +378,11 @@ static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, double *c, 
     // Up to 8 rows (the recurrent product of a small batch): taller, narrower tiles (MRD rows ×
     // NPDS panels), so the weights are read fewer times; more rows: MRDL × NPDM tiles.
     const int small = m <= 8, tr = small ? MRD : MRDL, gnp = small ? NPDS : NPDM;
-    double *buf = wf && !small ? malloc(sizeof(double) * NPDM * KC * LSTMK_PANEL) : NULL;
+    double *buf = wf && !small ? malloc(sizeof(double) * NPDM * KCD * LSTMK_PANEL) : NULL;
     for (ptrdiff_t i0 = 0; i0 < m; i0 += RB) {
         const ptrdiff_t i1 = m - i0 < RB ? m : i0 + RB;
-        for (ptrdiff_t k0 = 0; k0 < k; k0 += KC) {
-            const ptrdiff_t kc = k - k0 < KC ? k - k0 : KC;
+        for (ptrdiff_t k0 = 0; k0 < k; k0 += KCD) {
+            const ptrdiff_t kc = k - k0 < KCD ? k - k0 : KCD;
             const int acc_in = k0 > 0;
             ptrdiff_t p = 0;
             if (m == 1)
@@ -431,6 +438,7 @@ static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, double *c, 
 #undef VD
 #undef VDI
 #undef NVD
+#undef KCD
 #undef VDL
 
 #undef TILE_NP

@@ -228,7 +228,7 @@ final class KernelTests: XCTestCase {
     /// the bits of the plain Swift loop `matmul` — ascending k, multiply then add — on every path.
     func testF64ProductIsTheReferenceLoopBitForBit() {
         var rng = KitTest.RNG(13)
-        for (m, k, n) in [(1, 1, 1), (1, 128, 512), (3, 300, 17), (97, 257, 33), (100, 600, 64), (7, 0, 5)] {
+        for (m, k, n) in [(1, 1, 1), (1, 128, 512), (3, 300, 17), (97, 257, 33), (100, 600, 64), (7, 0, 5), (1, 2100, 40), (9, 1100, 40)] {
             let a = (0..<(m * k)).map { _ in rng.uniform(1) * (rng.uniform(1) > 0.9 ? 1e-300 : 1) }
             let w = packed((0..<(n * k)).map { _ in rng.uniform(1) }, rows: n, cols: k)
             var ref = [Double](repeating: .nan, count: m * n)
@@ -251,7 +251,8 @@ final class KernelTests: XCTestCase {
     /// weights, for one row, a few (widened as loaded) and many (widened slice by slice).
     func testF64ProductOverFloat32WeightsIsTheSameBits() {
         var rng = KitTest.RNG(16)
-        for (m, k, n) in [(1, 1, 1), (1, 130, 520), (3, 300, 17), (8, 257, 64), (16, 64, 80), (97, 257, 33), (200, 600, 72), (5, 0, 9)] {
+        for (m, k, n) in [(1, 1, 1), (1, 130, 520), (3, 300, 17), (8, 257, 64), (16, 64, 80), (97, 257, 33), (200, 600, 72), (5, 0, 9),
+                          (1, 2100, 40), (8, 1100, 40), (20, 1100, 40)] {
             let a = (0..<(m * k)).map { _ in rng.uniform(1) }
             let wf = (0..<(n * k)).map { _ in Float(rng.uniform(1)) }
             let pf = packed(wf, rows: n, cols: k), pd = packed(wf.map(Double.init), rows: n, cols: k)
@@ -264,13 +265,35 @@ final class KernelTests: XCTestCase {
                 XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "\(path.name) \(m)×\(k)×\(n)")
             }
         }
-        // The evaluator keeps large exactly-float32 recurrent matrices narrow, others as doubles.
+        // The evaluator keeps large exactly-float32 recurrent matrices as float32 only, smaller
+        // ones both ways (float32 for m = 1), others as doubles only.
         let big = PackedWeights<Double>.narrowFromBytes / 8
         let exact = (0..<big).map { Double(Float(sin(Double($0)))) }
-        XCTAssertFalse(PackedWeights<Double>(exact, rows: big / 64, cols: 64).narrow.isEmpty)
-        XCTAssertTrue(PackedWeights<Double>(exact + [0.1] + Array(exact[1..<64]), rows: big / 64 + 1, cols: 64).narrow.isEmpty)
-        XCTAssertTrue(PackedWeights<Double>(Array(exact[0..<(big - 64)]), rows: big / 64 - 1, cols: 64).narrow.isEmpty)
+        let large = PackedWeights<Double>(exact, rows: big / 64, cols: 64)
+        XCTAssertFalse(large.narrow.isEmpty)
+        XCTAssertTrue(large.values.isEmpty)
+        let inexact = PackedWeights<Double>(exact + [0.1] + Array(exact[1..<64]), rows: big / 64 + 1, cols: 64)
+        XCTAssertTrue(inexact.narrow.isEmpty)
+        XCTAssertFalse(inexact.values.isEmpty)
+        let smaller = PackedWeights<Double>(Array(exact[0..<(big - 64)]), rows: big / 64 - 1, cols: 64)
+        XCTAssertFalse(smaller.narrow.isEmpty)
+        XCTAssertFalse(smaller.values.isEmpty)
+        XCTAssertTrue(PackedWeights<Double>(Array(exact[0..<(big - 64)]), rows: big / 64 - 1, cols: 64, narrow: false).narrow.isEmpty)
         XCTAssertTrue(PackedWeights<Float>(exact.map { Float($0) }, rows: big / 64, cols: 64).narrow.isEmpty)
+        // Either copy gives the same bits, whichever m picks.
+        let (k, n) = (96, 40)
+        let w = Array(exact[0..<(k * n)])
+        let both = PackedWeights<Double>(w, rows: n, cols: k), doublesOnly = PackedWeights<Double>(w, rows: n, cols: k, narrow: false)
+        XCTAssertFalse(both.narrow.isEmpty)
+        for m in [1, 2, 9] {
+            let a = (0..<(m * k)).map { _ in rng.uniform(1) }
+            var c1 = [Double](repeating: .nan, count: m * n), c2 = c1
+            a.withUnsafeBufferPointer { ap in
+                c1.withUnsafeMutableBufferPointer { both.multiply(ap.baseAddress!, into: $0.baseAddress!, m: m, k: k, n: n, threads: 1) }
+                c2.withUnsafeMutableBufferPointer { doublesOnly.multiply(ap.baseAddress!, into: $0.baseAddress!, m: m, k: k, n: n, threads: 1) }
+            }
+            XCTAssertEqual(c1.map(\.bitPattern), c2.map(\.bitPattern), "m = \(m)")
+        }
     }
 
     /// The f64 reference sigmoid and tanh (docs/CELLS.md §8): the same bits on every path, for

@@ -25,6 +25,27 @@ func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Unsaf
     lstmk_gemm_f32_threads(a, b, c, m, k, n, Int32(Swift.min(threads, 64)))
 }
 
+/// Column panels `panels` of the f32 product on this thread; `backwards` computes them in blocks
+/// of 8 panels from the last block to the first. A recurrent product that alternates direction
+/// from step to step starts each step on the weights the step before read last, which are
+/// still in this core's L2: W_h of 4 MiB (LSTM H = 512) at B = 1 on Zen 5, 38.6 µs per step
+/// against 46.5 in one direction; no change where W_h is 16 MiB. Each element is the same chain
+/// whichever block it falls in, so the bits do not change.
+@inline(__always)
+func gemmPanels(_ a: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                m: Int, k: Int, n: Int, panels: Range<Int>, backwards: Bool) {
+    guard backwards else {
+        lstmk_gemm_f32(a, w, c, m, k, n, panels.lowerBound, panels.upperBound)
+        return
+    }
+    var hi = panels.upperBound
+    while hi > panels.lowerBound {
+        let lo = Swift.max(panels.lowerBound, hi - 8)
+        lstmk_gemm_f32(a, w, c, m, k, n, lo, hi)
+        hi = lo
+    }
+}
+
 /// The instruction-set path of the f32 kernels. Chosen once, on first use: the environment
 /// variable LSTMTOOL_KERNEL (portable, avx2, avx512, neon) when this CPU supports it, else the
 /// best path it supports. `force` changes it (tests and benchmarks; not while products run).

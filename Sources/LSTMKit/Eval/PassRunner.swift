@@ -175,8 +175,11 @@ struct PassRunner<F: EvalScalar> {
                 markMovingRows(step: step, rows: b0..<(b0 + nb), t0: t0, lengths: lens, into: $0.baseAddress!)
             }
             if !anyActive { break }
+            // Small batches alternate the direction of the product's panels from step to step,
+            // so that each step starts on weights still in L2 (`gemmPanels`).
             hw.withUnsafeMutableBufferPointer { op in
-                pass.whT.multiply(slice.h, into: op.baseAddress!, m: nb, k: p, n: recurrentWidth, threads: gemmThreads)
+                pass.whT.multiply(slice.h, into: op.baseAddress!, m: nb, k: p, n: recurrentWidth, threads: gemmThreads,
+                                  backwards: nb <= 8 && step % 2 == 1)
             }
             var wroteY = false
             switch s.cell {
@@ -334,8 +337,12 @@ struct PassRunner<F: EvalScalar> {
                                         // h_t starts as h_{t−1} in this member's units (rows that have
                                         // ended keep it; the GRU step reads it).
                                         for b in 0..<nb { (dst + b * hs + u0).update(from: src + b * hs + u0, count: u1 - u0) }
-                                        for q in 0..<gates {
-                                            lstmk_gemm_f32(src, w, hw, nb, hs, g, q * panels + p0, q * panels + p1)
+                                        // Small batches alternate direction (`gemmPanels`).
+                                        let backwards = nb <= 8 && step % 2 == 1
+                                        for qq in 0..<gates {
+                                            let q = backwards ? gates - 1 - qq : qq
+                                            gemmPanels(src, w, hw, m: nb, k: hs, n: g, panels: (q * panels + p0)..<(q * panels + p1),
+                                                       backwards: backwards)
                                         }
                                         if isLSTM {
                                             lstmk_lstm_step_units_f32(xw, xwStep, hw, c!, dst, hs, y, yStep, ldy, rp.baseAddress!, nb, hs, u0, u1)

@@ -73,11 +73,19 @@ struct PackedWeights<F: EvalScalar>: Sendable {
 
     var isEmpty: Bool { values.isEmpty && narrow.isEmpty }
 
-    /// C[m, n] = A[m, k] · Wᵀ (C overwritten).
-    func multiply(_ a: UnsafePointer<F>, into c: UnsafeMutablePointer<F>, m: Int, k: Int, n: Int, threads: Int) {
+    /// C[m, n] = A[m, k] · Wᵀ (C overwritten). `backwards` (f32, one thread): the column panels
+    /// from the last to the first (see `gemmPanels`); the same bits either way.
+    func multiply(_ a: UnsafePointer<F>, into c: UnsafeMutablePointer<F>, m: Int, k: Int, n: Int, threads: Int,
+                  backwards: Bool = false) {
         guard m > 0, n > 0 else { return }
         guard k > 0 else { c.update(repeating: 0, count: m * n); return }
-        if narrow.isEmpty || (!values.isEmpty && m > 1) {
+        if backwards, threads <= 1, F.self == Float.self {
+            values.withUnsafeBufferPointer { wp in
+                gemmPanels(UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), UnsafeRawPointer(wp.baseAddress!).assumingMemoryBound(to: Float.self),
+                           UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), m: m, k: k, n: n,
+                           panels: 0..<((n + panelWidth - 1) / panelWidth), backwards: true)
+            }
+        } else if narrow.isEmpty || (!values.isEmpty && m > 1) {
             values.withUnsafeBufferPointer { F.gemm(a, $0.baseAddress!, c, m: m, k: k, n: n, threads: threads) }
         } else {
             narrow.withUnsafeBufferPointer { wp in

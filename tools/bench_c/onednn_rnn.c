@@ -1,7 +1,10 @@
 // oneDNN (libdnnl-dev, 2.x C API) anchor for tools/bench_eval.py: times one forward-inference
 // RNN primitive — LSTM, GRU or linear-before-reset GRU — of one layer, I = H, over [T, B, I],
-// zero initial state, weights in the layout the primitive prefers (filled with small values:
-// only the time matters here). Threads: OMP_NUM_THREADS (Debian's libdnnl uses OpenMP).
+// zero initial state, weights in the layout the primitive prefers (filled with small values in
+// the plain ldigo layout, then reordered into it: the preferred layout may be oneDNN's opaque
+// "packed" GEMM format, which raw floats would corrupt — the GRU's reference implementation
+// picks it from B = 32, and the earlier version of this program timed a corrupted primitive
+// there). Only the time matters here. Threads: OMP_NUM_THREADS (Debian's libdnnl uses OpenMP).
 //   cc -O2 onednn_rnn.c -ldnnl -o onednn_rnn && ./onednn_rnn lstm|gru|lbr_gru T B I H REPEATS
 // Prints {"median_ms": ..., "min_ms": ...}.
 #include <oneapi/dnnl/dnnl.h>
@@ -37,6 +40,25 @@ static dnnl_memory_t make(dnnl_engine_t eng, const dnnl_memory_desc_t *md, float
     size_t n = dnnl_memory_desc_get_size(md) / sizeof(float);
     for (size_t i = 0; i < n; i++) ((float *)p)[i] = fill * (float)((i * 2654435761u) % 1000) / 1000.0f;
     return m;
+}
+
+// A memory in the primitive's layout `md` holding the values `make` writes in the plain
+// layout `plain` (a reorder between the two, so that opaque formats are filled correctly).
+static dnnl_memory_t make_reordered(dnnl_engine_t eng, dnnl_stream_t stream, const dnnl_memory_desc_t *plain,
+                                    const dnnl_memory_desc_t *md, float fill) {
+    dnnl_memory_t from = make(eng, plain, fill), to;
+    CHECK(dnnl_memory_create(&to, md, eng, DNNL_MEMORY_ALLOCATE));
+    dnnl_primitive_desc_t rpd;
+    CHECK(dnnl_reorder_primitive_desc_create(&rpd, plain, eng, md, eng, NULL));
+    dnnl_primitive_t r;
+    CHECK(dnnl_primitive_create(&r, rpd));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    CHECK(dnnl_primitive_execute(r, stream, 2, args));
+    CHECK(dnnl_stream_wait(stream));
+    dnnl_primitive_destroy(r);
+    dnnl_primitive_desc_destroy(rpd);
+    dnnl_memory_destroy(from);
+    return to;
 }
 
 int main(int argc, char **argv) {
@@ -78,8 +100,11 @@ int main(int argc, char **argv) {
     CHECK(dnnl_primitive_create(&prim, pd));
 
     dnnl_memory_t msrc = make(eng, &src, 1.0f);
-    dnnl_memory_t mwl = make(eng, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 0.05f);
-    dnnl_memory_t mwi = make(eng, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), 0.05f);
+    dnnl_memory_desc_t wl_plain, wi_plain;
+    CHECK(dnnl_memory_desc_init_by_tag(&wl_plain, 5, dwl, dnnl_f32, dnnl_ldigo));
+    CHECK(dnnl_memory_desc_init_by_tag(&wi_plain, 5, dwi, dnnl_f32, dnnl_ldigo));
+    dnnl_memory_t mwl = make_reordered(eng, stream, &wl_plain, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), 0.05f);
+    dnnl_memory_t mwi = make_reordered(eng, stream, &wi_plain, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1), 0.05f);
     dnnl_memory_t mb = make(eng, &bias, 0.1f);
     dnnl_memory_t mdst = make(eng, &dst, 0.0f);
     const dnnl_memory_desc_t *scr = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);

@@ -51,14 +51,17 @@ struct PassRunner<F: EvalScalar> {
         // all of W_h per step for little work, so small batches share each step instead
         // (`recur`). The threads take the slices as they come (`parallelFor`), so a worker that
         // is slow to wake does not hold the others up.
-        // Recurrent weights of 3 MiB or more (H ≥ 512) do not stay in one core's L2: there the
-        // threads share each step instead (`recurTogether`), each streaming its own columns of
-        // W_h, and a team moves panels away from a member whose core runs slower, which a
-        // slice, fixed for the whole pass, cannot (Zen 5, two threads, LSTM H = 1024, B = 32:
-        // 142–162 ms against 162–182 with slices; H = 512, B = 32 with another program on the
-        // second core: 65–73 ms against 82, onnxruntime 88; docs/PERFORMANCE.md).
+        // Recurrent weights of 3 MiB or more (H ≥ 512) do not stay in one core's L2: up to
+        // B = 128 the threads share each step instead (`recurTogether`), each streaming its own
+        // columns of W_h, and a team moves panels away from a member whose core runs slower,
+        // which a slice, fixed for the whole pass, cannot (Zen 5, two threads, LSTM H = 1024,
+        // B = 32: 142–162 ms against 162–182 with slices; H = 512, B = 32 with another program
+        // on the second core: 65–73 ms against 82, onnxruntime 88). From B = 256 on, each
+        // slice's W_h is reused over enough rows, and slices are 7–10 % faster (H = 512,
+        // B = 256 and 1024; docs/PERFORMANCE.md).
         let perStep = batch * g * (s.outputSize + 8)
-        let wideRecurrence = g * s.outputSize * MemoryLayout<F>.stride >= 3 << 20 && teamSize(rows: batch, threads: threads) != nil
+        let wideRecurrence = batch <= 128 && g * s.outputSize * MemoryLayout<F>.stride >= 3 << 20
+            && teamSize(rows: batch, threads: threads) != nil
         let slices = F.self == Float.self && threads > 1 && batch >= 32 && perStep * steps >= 1 << 23 && !wideRecurrence
             ? Swift.min(threads, batch / 16) : 1
         let spaces = (0..<slices).map { k in Workspace<F>(spec: s, rows: (k + 1) * batch / slices - k * batch / slices) }

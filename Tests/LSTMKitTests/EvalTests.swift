@@ -360,11 +360,15 @@ final class EvalTests: XCTestCase {
     /// the batch rows over threads (from 16 rows per thread).
     /// Bidirectional LSTMs at B = 7 (per-step panel split, passes on two threads) and B = 40 (the
     /// batch split); unidirectional LSTM and GRU at B = 3 with unequal lengths (threads sharing
-    /// each step by unit ranges, `PassRunner.recurTogether`).
+    /// each step by unit ranges, `PassRunner.recurTogether`); LSTM at B = 9 and reverse GRU at
+    /// B = 13 with unequal lengths (slices of a few rows after input projections shared by panels).
     func testF32OutputsDoNotDependOnTheThreadCount() throws {
         for b in [7, 40] { try checkThreadIndependence(batch: b) }
         try checkThreadIndependence(batch: 3, cell: .lstm, direction: .forward, lengths: [30, 17, 0])
         try checkThreadIndependence(batch: 3, cell: .gru, direction: .reverse, lengths: [9, 30, 30])
+        // B = 9 and 13: slices of a few rows (W_h of 144 KiB), the input projections shared first.
+        try checkThreadIndependence(batch: 9, cell: .lstm, direction: .forward)
+        try checkThreadIndependence(batch: 13, cell: .gru, direction: .reverse, lengths: (0..<13).map { ($0 * 11) % 31 })
         // B = 170: the batch split again, with unequal lengths (some rows end at step 0).
         try checkThreadIndependence(batch: 170, cell: .lstm, direction: .forward, lengths: (0..<170).map { ($0 * 7) % 31 })
     }

@@ -49,7 +49,7 @@ struct PassRunner<F: EvalScalar> {
         // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
         // more than ~8 M multiply-adds), of at least 16 rows each: a slice of fewer rows reads
         // all of W_h per step for little work, so small batches share each step instead
-        // (`recur`). The threads take the slices as they come (`parallelFor`), so a worker that
+        // (`recur`), unless W_h is small (below). The threads take the slices as they come (`parallelFor`), so a worker that
         // is slow to wake does not hold the others up.
         // Recurrent weights of 3 MiB or more (H ≥ 512) do not stay in one core's L2: up to
         // B = 128 the threads share each step instead (`recurTogether`), each streaming its own
@@ -62,8 +62,22 @@ struct PassRunner<F: EvalScalar> {
         let perStep = batch * g * (s.outputSize + 8)
         let wideRecurrence = batch <= 128 && g * s.outputSize * MemoryLayout<F>.stride >= 3 << 20
             && teamSize(rows: batch, threads: threads) != nil
-        let slices = F.self == Float.self && threads > 1 && batch >= 32 && perStep * steps >= 1 << 23 && !wideRecurrence
+        // Batches of 8 to 31 rows whose W_h fits in a core's L2 with room to spare (512 KiB or
+        // less: LSTM H ≤ 181, GRU H ≤ 209) take slices of 4 rows or more: each core then reads
+        // all of W_h from its own L2 every step, with no barrier per step and no h passed between
+        // cores (Zen 5, two threads, T = 100: LSTM H = 128, B = 8 0.68 ms against 0.76 sharing
+        // each step, onnxruntime 0.72; GRU H = 128, B = 8 0.51 against 0.59; LSTM H = 32, B = 8
+        // 0.086 against 0.121), when the pass is worth a hand-off (1 M multiply-adds or more).
+        let narrowSlices = F.self == Float.self && threads > 1 && batch >= 8 && batch < 32 && perStep * steps >= 1 << 20
+            && g * s.outputSize * MemoryLayout<F>.stride <= 512 << 10
+        let slices = narrowSlices ? Swift.min(threads, batch / 4)
+            : F.self == Float.self && threads > 1 && batch >= 32 && perStep * steps >= 1 << 23 && !wideRecurrence
             ? Swift.min(threads, batch / 16) : 1
+        // Slices share each chunk's input projections when that costs at most one more hand-off
+        // per 8 steps: LSTM H = 128, two threads, B = 32: 2.23 ms against 2.29 with each slice's
+        // own, B = 128: 8.98 against 9.15. From B = 4096 on (a chunk of one step) each slice
+        // projects its own rows, one hand-off per pass.
+        let jointProjection = slices > 1 && (narrowSlices || chunk >= 8 || chunk == steps)
         let spaces = (0..<slices).map { k in Workspace<F>(spec: s, rows: (k + 1) * batch / slices - k * batch / slices) }
         let runner = self, rowsAll = batch
         x.withUnsafeBufferPointer { xp in
@@ -74,45 +88,75 @@ struct PassRunner<F: EvalScalar> {
                             let xw = UnsafeSendable(op.baseAddress!), xs = UnsafeSendable(UnsafeMutablePointer(mutating: xp.baseAddress!))
                             let hs = UnsafeSendable(hp.baseAddress!), cs = cp.baseAddress.map { UnsafeSendable($0) }
                             let ys = UnsafeSendable(yp.baseAddress!)
-                            // One slice of rows over every chunk: its own input projections (each
-                            // element is its own chain, so the bits are those of one product over
-                            // the whole batch), then its steps. With several slices, each runs on
-                            // its own thread from the first chunk to the last: one hand-off per pass.
+                            /// The time indices [t0, t0 + ts) of the chunk of steps [c0, c1).
+                            @Sendable func times(_ c0: Int, _ c1: Int) -> (t0: Int, ts: Int) {
+                                (chunk == steps ? 0 : (runner.pass.reverse ? steps - c1 : c0), chunk == steps ? steps : c1 - c0)
+                            }
+                            /// xw[(t − t0)·B + b] = W_x x_t[b] (+ bias when `bias`) for the rows b in
+                            /// [lo, hi) and the time indices of the chunk of steps [c0, c1); returns t0.
+                            /// Each element is its own chain, so the bits are those of one product
+                            /// over the whole batch whatever rows a call covers.
+                            @Sendable func project(_ c0: Int, _ c1: Int, rows lo: Int, _ hi: Int, gemmThreads: Int, bias: Bool = true) -> Int {
+                                let (t0, ts) = times(c0, c1)
+                                runner.pass.wxT.withUnsafeBufferPointer { wp in
+                                    if lo == 0 && hi == rowsAll {
+                                        F.gemm(xs.p + t0 * rowsAll * inSize, wp.baseAddress!, xw.p, m: ts * rowsAll, k: inSize, n: g,
+                                               threads: gemmThreads)
+                                    } else {
+                                        for tt in 0..<ts {
+                                            F.gemm(xs.p + ((t0 + tt) * rowsAll + lo) * inSize, wp.baseAddress!, xw.p + (tt * rowsAll + lo) * g,
+                                                   m: hi - lo, k: inSize, n: g, threads: gemmThreads)
+                                        }
+                                    }
+                                }
+                                if bias { addBias(ts, rows: lo, hi) }
+                                return t0
+                            }
+                            /// xw[tt·B + b] += bias for tt < ts and b in [lo, hi).
+                            @Sendable func addBias(_ ts: Int, rows lo: Int, _ hi: Int) {
+                                runner.pass.inputBias.withUnsafeBufferPointer { bp in
+                                    let bias = bp.baseAddress!
+                                    for tt in 0..<ts {
+                                        for r in lo..<hi {
+                                            let row = xw.p + (tt * rowsAll + r) * g
+                                            for j in 0..<g { row[j] = row[j] + bias[j] }
+                                        }
+                                    }
+                                }
+                            }
+                            /// Slice k's steps [c0, c1), whose input projections start at time index t0.
+                            @Sendable func recurChunk(_ k: Int, _ c0: Int, _ c1: Int, t0: Int, gemmThreads: Int) {
+                                let lo = k * rowsAll / slices, hi = (k + 1) * rowsAll / slices
+                                let io = StepIO(xw: UnsafePointer(xw.p), h: hs.p, c: cs?.p,
+                                                y: ys.p + yOffset + t0 * rowsAll * yStride, yStride: yStride)
+                                runner.recur(io, rows: lo..<hi, steps: c0..<c1, t0: t0, ws: spaces[k], gemmThreads: gemmThreads)
+                            }
+                            // One slice of rows over every chunk: its own input projections, then its
+                            // steps. With several slices, each runs on its own thread from the first
+                            // chunk to the last: one hand-off per pass.
                             @Sendable func slice(_ k: Int, gemmThreads: Int) {
                                 let lo = k * rowsAll / slices, hi = (k + 1) * rowsAll / slices
                                 for c0 in stride(from: 0, to: steps, by: chunk) {
-                                    let c1 = Swift.min(steps, c0 + chunk), n = c1 - c0
-                                    // Time indices of this chunk: [t0, t0 + n).
-                                    let t0 = chunk == steps ? 0 : (runner.pass.reverse ? steps - c1 : c0)
-                                    let ts = chunk == steps ? steps : n
-                                    // xw[(t − t0)·B + b] = W_x x_t[b] + bias, for this slice's rows b.
-                                    runner.pass.wxT.withUnsafeBufferPointer { wp in
-                                        if lo == 0 && hi == rowsAll {
-                                            F.gemm(xs.p + t0 * rowsAll * inSize, wp.baseAddress!, xw.p, m: ts * rowsAll, k: inSize, n: g,
-                                                   threads: gemmThreads)
-                                        } else {
-                                            for tt in 0..<ts {
-                                                F.gemm(xs.p + ((t0 + tt) * rowsAll + lo) * inSize, wp.baseAddress!, xw.p + (tt * rowsAll + lo) * g,
-                                                       m: hi - lo, k: inSize, n: g, threads: gemmThreads)
-                                            }
-                                        }
-                                    }
-                                    runner.pass.inputBias.withUnsafeBufferPointer { bp in
-                                        let bias = bp.baseAddress!
-                                        for tt in 0..<ts {
-                                            for r in lo..<hi {
-                                                let row = xw.p + (tt * rowsAll + r) * g
-                                                for j in 0..<g { row[j] = row[j] + bias[j] }
-                                            }
-                                        }
-                                    }
-                                    let io = StepIO(xw: UnsafePointer(xw.p), h: hs.p, c: cs?.p,
-                                                    y: ys.p + yOffset + t0 * rowsAll * yStride, yStride: yStride)
-                                    runner.recur(io, rows: lo..<hi, steps: c0..<c1, t0: t0, ws: spaces[k], gemmThreads: gemmThreads)
+                                    let c1 = Swift.min(steps, c0 + chunk)
+                                    let t0 = project(c0, c1, rows: lo, hi, gemmThreads: gemmThreads)
+                                    recurChunk(k, c0, c1, t0: t0, gemmThreads: gemmThreads)
                                 }
                             }
                             if slices == 1 {
                                 slice(0, gemmThreads: runner.threads)
+                            } else if jointProjection {
+                                // The chunk's input projections are one product over every row, its
+                                // panels shared by the threads (a slice's own are one product of a
+                                // few rows per time step), then the slices, each adding the bias to
+                                // its own rows first.
+                                for c0 in stride(from: 0, to: steps, by: chunk) {
+                                    let c1 = Swift.min(steps, c0 + chunk)
+                                    let t0 = project(c0, c1, rows: 0, rowsAll, gemmThreads: runner.threads, bias: false)
+                                    parallelFor(items: slices, threads: runner.threads) { k in
+                                        addBias(times(c0, c1).ts, rows: k * rowsAll / slices, (k + 1) * rowsAll / slices)
+                                        recurChunk(k, c0, c1, t0: t0, gemmThreads: 1)
+                                    }
+                                }
                             } else {
                                 parallelFor(items: slices, threads: runner.threads) { k in slice(k, gemmThreads: 1) }
                             }

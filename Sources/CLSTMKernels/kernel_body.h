@@ -38,9 +38,11 @@ AI VF FN(splat)(float x) { return x - (VF){0}; }
 
 // The register tile: mr rows × np panels, depth kc. acc_in: continue from the partial sums
 // already in C (depth blocks after the first), else start from 0. Each element is one FMADD
-// chain in ascending k, whatever mr and np are.
+// chain in ascending k, whatever mr and np are. bias (the last depth block only; NULL for
+// none): the finished sum, rounded, plus bias[column], rounded — the bits of adding the bias
+// to C afterwards, without another pass over C.
 AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, const float *b,
-                 ptrdiff_t pstride, ptrdiff_t kc, float *c, ptrdiff_t ldc, int acc_in) {
+                 ptrdiff_t pstride, ptrdiff_t kc, float *c, ptrdiff_t ldc, int acc_in, const float *bias) {
     VF acc[MRMAX][NPMAX * NV];
     for (int r = 0; r < mr; r++)
         for (int q = 0; q < np * NV; q++)
@@ -54,6 +56,12 @@ AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, cons
             for (int q = 0; q < np * NV; q++) acc[r][q] = FMADD(acc[r][q], x, bv[q]);
         }
     }
+    if (bias) {
+        for (int q = 0; q < np * NV; q++) {
+            const VF bq = FN(load)(bias + q * VL);
+            for (int r = 0; r < mr; r++) acc[r][q] = acc[r][q] + bq;
+        }
+    }
     for (int r = 0; r < mr; r++)
         for (int q = 0; q < np * NV; q++) FN(store)(c + r * ldc + q * VL, acc[r][q]);
 }
@@ -62,16 +70,16 @@ AI void FN(tile)(const int mr, const int np, const float *a, ptrdiff_t lda, cons
 // the constant conditions keep shapes that are never asked for out of the object code.
 #define TILE_NP(mr, lim)                                                                  \
     switch (np) {                                                                         \
-    case 8: if (8 <= (lim)) { FN(tile)(mr, 8, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
-    case 3: if (3 == (lim)) { FN(tile)(mr, 3, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
-    case 4: if (4 <= (lim)) { FN(tile)(mr, 4, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
-    case 2: if (2 <= (lim)) { FN(tile)(mr, 2, a, lda, b, ps, kc, c, ldc, acc_in); return; } break; \
-    case 1: FN(tile)(mr, 1, a, lda, b, ps, kc, c, ldc, acc_in); return;                 \
+    case 8: if (8 <= (lim)) { FN(tile)(mr, 8, a, lda, b, ps, kc, c, ldc, acc_in, bias); return; } break; \
+    case 3: if (3 == (lim)) { FN(tile)(mr, 3, a, lda, b, ps, kc, c, ldc, acc_in, bias); return; } break; \
+    case 4: if (4 <= (lim)) { FN(tile)(mr, 4, a, lda, b, ps, kc, c, ldc, acc_in, bias); return; } break; \
+    case 2: if (2 <= (lim)) { FN(tile)(mr, 2, a, lda, b, ps, kc, c, ldc, acc_in, bias); return; } break; \
+    case 1: FN(tile)(mr, 1, a, lda, b, ps, kc, c, ldc, acc_in, bias); return;                 \
     }
 
 static TGT __attribute__((noinline)) void FN(tile_any)(int mr, int np, const float *a, ptrdiff_t lda,
                                                       const float *b, ptrdiff_t ps, ptrdiff_t kc,
-                                                      float *c, ptrdiff_t ldc, int acc_in) {
+                                                      float *c, ptrdiff_t ldc, int acc_in, const float *bias) {
     // np ≤ NP1 when m = 1, np ≤ NPX for the rows above MR (one tile of a small m), np ≤ NPB
     // otherwise: see gemm below.
     switch (mr) {
@@ -94,7 +102,7 @@ AI int FN(rows)(ptrdiff_t left) {
     return (int)((left + tiles - 1) / tiles);
 }
 
-static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k,
+static TGT void FN(gemm)(const float *a, const float *w, const float *bias, float *c, ptrdiff_t m, ptrdiff_t k,
                          ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1) {
     const ptrdiff_t ps = k * LSTMK_PANEL, full = n / LSTMK_PANEL;
     // A small m (at most MRX rows) is one tile: one pass over the weights serves every row.
@@ -105,7 +113,7 @@ static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, 
     const ptrdiff_t kcmax = one ? k : KC;
     if (k == 0) {
         for (ptrdiff_t i = 0; i < m; i++)
-            for (ptrdiff_t j = p0 * LSTMK_PANEL; j < n && j < p1 * LSTMK_PANEL; j++) c[i * n + j] = 0;
+            for (ptrdiff_t j = p0 * LSTMK_PANEL; j < n && j < p1 * LSTMK_PANEL; j++) c[i * n + j] = bias ? 0.0f + bias[j] : 0;
         return;
     }
     for (ptrdiff_t i0 = 0; i0 < m; i0 += RB) {
@@ -113,6 +121,7 @@ static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, 
         for (ptrdiff_t k0 = 0; k0 < k; k0 += kcmax) {
             const ptrdiff_t kc = k - k0 < kcmax ? k - k0 : kcmax;
             const int acc_in = k0 > 0;
+            const int last = k0 + kc == k;
             const ptrdiff_t pend = p1 < full ? p1 : full; // panels with 16 valid columns
             // Panel groups outside, row tiles inside: a group's depth slice is reused by every
             // row tile of the block. Leftover panels go in halving groups.
@@ -122,7 +131,8 @@ static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, 
                 const float *b = w + p * ps + k0 * LSTMK_PANEL;
                 for (ptrdiff_t i = i0; i < i1;) {
                     const int mr = one ? (int)(i1 - i) : FN(rows)(i1 - i);
-                    FN(tile_any)(mr, np, a + i * k + k0, k, b, ps, kc, c + i * n + p * LSTMK_PANEL, n, acc_in);
+                    FN(tile_any)(mr, np, a + i * k + k0, k, b, ps, kc, c + i * n + p * LSTMK_PANEL, n, acc_in,
+                                 bias && last ? bias + p * LSTMK_PANEL : 0);
                     i += mr;
                 }
                 p += np;
@@ -131,13 +141,14 @@ static TGT void FN(gemm)(const float *a, const float *w, float *c, ptrdiff_t m, 
             if (p1 > full && full < (n + LSTMK_PANEL - 1) / LSTMK_PANEL) {
                 const ptrdiff_t cols = n - full * LSTMK_PANEL;
                 const float *b = w + full * ps + k0 * LSTMK_PANEL;
-                float buf[MRMAX * LSTMK_PANEL];
+                float buf[MRMAX * LSTMK_PANEL], bbuf[LSTMK_PANEL];
+                for (int j = 0; j < LSTMK_PANEL; j++) bbuf[j] = bias && j < cols ? bias[full * LSTMK_PANEL + j] : 0;
                 for (ptrdiff_t i = i0; i < i1;) {
                     const int mr = one ? (int)(i1 - i) : FN(rows)(i1 - i);
                     float *ci = c + i * n + full * LSTMK_PANEL;
                     for (int r = 0; r < mr; r++)
                         for (int j = 0; j < LSTMK_PANEL; j++) buf[r * LSTMK_PANEL + j] = j < cols ? ci[r * n + j] : 0;
-                    FN(tile_any)(mr, 1, a + i * k + k0, k, b, ps, kc, buf, LSTMK_PANEL, acc_in);
+                    FN(tile_any)(mr, 1, a + i * k + k0, k, b, ps, kc, buf, LSTMK_PANEL, acc_in, bias && last ? bbuf : 0);
                     for (int r = 0; r < mr; r++)
                         for (int j = 0; j < cols; j++) ci[r * n + j] = buf[r * LSTMK_PANEL + j];
                     i += mr;
@@ -384,6 +395,7 @@ static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, double *c, 
         for (ptrdiff_t k0 = 0; k0 < k; k0 += KCD) {
             const ptrdiff_t kc = k - k0 < KCD ? k - k0 : KCD;
             const int acc_in = k0 > 0;
+            const int last = k0 + kc == k;
             ptrdiff_t p = 0;
             if (m == 1)
                 for (; p + NPD <= full; p += NPD) {

@@ -178,8 +178,13 @@ int lstmk_force_path(int path) {
 
 void lstmk_gemm_f32(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
                     ptrdiff_t p0, ptrdiff_t p1) {
+    lstmk_gemm_bias_f32(a, w, 0, c, m, k, n, p0, p1);
+}
+
+void lstmk_gemm_bias_f32(const float *a, const float *w, const float *bias, float *c, ptrdiff_t m, ptrdiff_t k,
+                         ptrdiff_t n, ptrdiff_t p0, ptrdiff_t p1) {
     if (m <= 0 || n <= 0 || p0 >= p1) return;
-    DISPATCH(gemm, a, w, c, m, k, n, p0, p1)
+    DISPATCH(gemm, a, w, bias, c, m, k, n, p0, p1)
 }
 
 void lstmk_sigmoid_f32(float *x, ptrdiff_t count) { if (count > 0) { DISPATCH(sigmoid_f32, x, count) } }
@@ -221,7 +226,7 @@ GRU_STEP(f32)
 GRU_STEP(f64)
 
 typedef struct {
-    const float *a, *w;
+    const float *a, *w, *bias;
     float *c;
     ptrdiff_t m, k, n, panels, block;
 } gemm_job;
@@ -229,18 +234,23 @@ typedef struct {
 static void gemm_item(void *context, long item) {
     const gemm_job *j = context;
     const ptrdiff_t p0 = item * j->block, p1 = p0 + j->block < j->panels ? p0 + j->block : j->panels;
-    lstmk_gemm_f32(j->a, j->w, j->c, j->m, j->k, j->n, p0, p1);
+    lstmk_gemm_bias_f32(j->a, j->w, j->bias, j->c, j->m, j->k, j->n, p0, p1);
 }
 
 void lstmk_gemm_f32_threads(const float *a, const float *w, float *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
                             int threads) {
+    lstmk_gemm_bias_f32_threads(a, w, 0, c, m, k, n, threads);
+}
+
+void lstmk_gemm_bias_f32_threads(const float *a, const float *w, const float *bias, float *c, ptrdiff_t m, ptrdiff_t k,
+                                 ptrdiff_t n, int threads) {
     const ptrdiff_t panels = (n + LSTMK_PANEL - 1) / LSTMK_PANEL;
     if (m <= 0 || panels <= 0) return;
     // Blocks of at least four panels (one register tile wide), about four per thread, so that
     // a thread that starts late still finds some.
     ptrdiff_t block = (panels + 4 * (ptrdiff_t)threads - 1) / (4 * (ptrdiff_t)threads);
     if (block < 4) block = 4;
-    gemm_job job = {a, w, c, m, k, n, panels, block};
+    gemm_job job = {a, w, bias, c, m, k, n, panels, block};
     lstmk_parallel_for(gemm_item, &job, (long)((panels + block - 1) / block), threads);
 }
 

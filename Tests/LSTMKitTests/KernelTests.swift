@@ -133,6 +133,44 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The product with a bias added as it is stored has the bits of the product followed by a
+    /// second pass c[i, j] + bias[j]: every path, depth blocks (k beyond the depth block), a
+    /// partial last panel, one row and many, panel ranges, threads, and k = 0 (the bias alone).
+    func testBiasAddedAsStoredEqualsASecondPass() {
+        var rng = KitTest.RNG(21)
+        for (m, k, n) in [(1, 128, 512), (4, 128, 512), (97, 600, 100), (13, 1100, 33), (8, 0, 20)] {
+            let a = random(Swift.max(1, m * k), &rng), w = random(Swift.max(1, n * k), &rng), bias = random(n, &rng)
+            let pw = packed(Array(w[0..<(n * k)]), rows: n, cols: k)
+            let panels = (n + panelWidth - 1) / panelWidth
+            forEachPath { path in
+                var expected = k == 0 ? [Float](repeating: 0, count: m * n) : product(a, w, m: m, k: k, n: n)
+                for i in 0..<m { for j in 0..<n { expected[i * n + j] = expected[i * n + j] + bias[j] } }
+                let what = "\(path.name) \(m)×\(k)×\(n)"
+                for threads in [1, 3] {
+                    var c = [Float](repeating: .nan, count: m * n)
+                    a.withUnsafeBufferPointer { ap in pw.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { bb in
+                        c.withUnsafeMutableBufferPointer { cp in
+                            fastMatmul(ap.baseAddress!, bp.baseAddress ?? ap.baseAddress!, cp.baseAddress!, m: m, k: k, n: n,
+                                       threads: threads, bias: bb.baseAddress!)
+                        }
+                    } } }
+                    XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "\(what): \(threads) threads")
+                }
+                var split = [Float](repeating: .nan, count: m * n)
+                let cuts = [0, 1, Swift.min(3, panels), panels]
+                a.withUnsafeBufferPointer { ap in pw.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { bb in
+                    split.withUnsafeMutableBufferPointer { cp in
+                        for r in 0..<(cuts.count - 1) where cuts[r] < cuts[r + 1] {
+                            lstmk_gemm_bias_f32(ap.baseAddress!, bp.baseAddress ?? ap.baseAddress!, bb.baseAddress!, cp.baseAddress!,
+                                                m, k, n, cuts[r], cuts[r + 1])
+                        }
+                    }
+                } } }
+                XCTAssertEqual(split.map(\.bitPattern), expected.map(\.bitPattern), "\(what): panel ranges \(cuts)")
+            }
+        }
+    }
+
     /// k = 0 gives zeros; a panel range writes only its own columns.
     func testEmptyDepthAndColumnOwnership() {
         forEachPath { path in

@@ -58,6 +58,14 @@ void lstmk_gemm_f32(const float *a, const float *packed_w, float *c,
 /// (lstm_threads.h) in blocks of panels taken as they come: the same bits as on one thread.
 void lstmk_gemm_f32_threads(const float *a, const float *packed_w, float *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
                             int threads);
+/// lstmk_gemm_f32 and lstmk_gemm_f32_threads that also add bias[n] (NULL: none) to every row as
+/// the product is stored: C[i, j] = (Σ_k A[i, k]·W[j, k]) + bias[j], the sum rounded before the
+/// add — the bits of adding the bias in a second pass, without that pass over C.
+void lstmk_gemm_bias_f32(const float *a, const float *packed_w, const float *bias, float *c,
+                         ptrdiff_t m, ptrdiff_t k, ptrdiff_t n,
+                         ptrdiff_t panel_begin, ptrdiff_t panel_end);
+void lstmk_gemm_bias_f32_threads(const float *a, const float *packed_w, const float *bias, float *c, ptrdiff_t m,
+                                 ptrdiff_t k, ptrdiff_t n, int threads);
 
 /// In place, x[i] = 1 / (1 + e^(−x[i])) and x[i] = tanh(x[i]) for i < count: about 1e-7
 /// absolute error, never overflow, NaN stays NaN. Every element is computed the same way

@@ -10,19 +10,22 @@ import Foundation
 /// avx2 / avx512 / neon paths, multiply-then-add on the portable path. So its bits depend on
 /// the path only — not on m, on the register tile or thread it falls in, or on depth blocking
 /// (docs/CELLS.md §11.2). `threads` > 1 splits the column panels of large products.
+///
+/// `bias` (n values, or nil): added to every row as the product is stored, the sum rounded first:
+/// the bits of a second pass `c[i, j] += bias[j]`, without that pass over C.
 func fastMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                m: Int, k: Int, n: Int, threads: Int) {
+                m: Int, k: Int, n: Int, threads: Int, bias: UnsafePointer<Float>? = nil) {
     let panels = (n + panelWidth - 1) / panelWidth
     // Below ~1 MFLOP (≈ 10 µs of work on one core) sharing costs more than it saves, even with
     // the pool's workers awake (a hand-off and a wait for the last block, each a few hundred
     // ns, plus the cache misses of the other core's columns).
     guard threads > 1, panels >= 2 * threads, 2 * m * k * n >= ParallelTuning.productSplitFlops else {
-        lstmk_gemm_f32(a, b, c, m, k, n, 0, panels)
+        lstmk_gemm_bias_f32(a, b, bias, c, m, k, n, 0, panels)
         return
     }
     // Blocks of panels taken as they come: this thread starts at once and never waits for a
     // worker to wake up.
-    lstmk_gemm_f32_threads(a, b, c, m, k, n, Int32(Swift.min(threads, 64)))
+    lstmk_gemm_bias_f32_threads(a, b, bias, c, m, k, n, Int32(Swift.min(threads, 64)))
 }
 
 /// Column panels `panels` of the f32 product on this thread; `backwards` computes them in blocks

@@ -92,37 +92,26 @@ struct PassRunner<F: EvalScalar> {
                             @Sendable func times(_ c0: Int, _ c1: Int) -> (t0: Int, ts: Int) {
                                 (chunk == steps ? 0 : (runner.pass.reverse ? steps - c1 : c0), chunk == steps ? steps : c1 - c0)
                             }
-                            /// xw[(t − t0)·B + b] = W_x x_t[b] (+ bias when `bias`) for the rows b in
-                            /// [lo, hi) and the time indices of the chunk of steps [c0, c1); returns t0.
-                            /// Each element is its own chain, so the bits are those of one product
-                            /// over the whole batch whatever rows a call covers.
-                            @Sendable func project(_ c0: Int, _ c1: Int, rows lo: Int, _ hi: Int, gemmThreads: Int, bias: Bool = true) -> Int {
+                            /// xw[(t − t0)·B + b] = W_x x_t[b] + bias for the rows b in [lo, hi) and the
+                            /// time indices of the chunk of steps [c0, c1); returns t0. Each element
+                            /// is its own chain, then the bias is added, so the bits are those of one
+                            /// product over the whole batch whatever rows a call covers.
+                            @Sendable func project(_ c0: Int, _ c1: Int, rows lo: Int, _ hi: Int, gemmThreads: Int) -> Int {
                                 let (t0, ts) = times(c0, c1)
                                 runner.pass.wxT.withUnsafeBufferPointer { wp in
-                                    if lo == 0 && hi == rowsAll {
-                                        F.gemm(xs.p + t0 * rowsAll * inSize, wp.baseAddress!, xw.p, m: ts * rowsAll, k: inSize, n: g,
-                                               threads: gemmThreads)
-                                    } else {
-                                        for tt in 0..<ts {
-                                            F.gemm(xs.p + ((t0 + tt) * rowsAll + lo) * inSize, wp.baseAddress!, xw.p + (tt * rowsAll + lo) * g,
-                                                   m: hi - lo, k: inSize, n: g, threads: gemmThreads)
+                                    runner.pass.inputBias.withUnsafeBufferPointer { bp in
+                                        if lo == 0 && hi == rowsAll {
+                                            F.gemm(xs.p + t0 * rowsAll * inSize, wp.baseAddress!, xw.p, m: ts * rowsAll, k: inSize, n: g,
+                                                   threads: gemmThreads, bias: bp.baseAddress!)
+                                        } else {
+                                            for tt in 0..<ts {
+                                                F.gemm(xs.p + ((t0 + tt) * rowsAll + lo) * inSize, wp.baseAddress!, xw.p + (tt * rowsAll + lo) * g,
+                                                       m: hi - lo, k: inSize, n: g, threads: gemmThreads, bias: bp.baseAddress!)
+                                            }
                                         }
                                     }
                                 }
-                                if bias { addBias(ts, rows: lo, hi) }
                                 return t0
-                            }
-                            /// xw[tt·B + b] += bias for tt < ts and b in [lo, hi).
-                            @Sendable func addBias(_ ts: Int, rows lo: Int, _ hi: Int) {
-                                runner.pass.inputBias.withUnsafeBufferPointer { bp in
-                                    let bias = bp.baseAddress!
-                                    for tt in 0..<ts {
-                                        for r in lo..<hi {
-                                            let row = xw.p + (tt * rowsAll + r) * g
-                                            for j in 0..<g { row[j] = row[j] + bias[j] }
-                                        }
-                                    }
-                                }
                             }
                             /// Slice k's steps [c0, c1), whose input projections start at time index t0.
                             @Sendable func recurChunk(_ k: Int, _ c0: Int, _ c1: Int, t0: Int, gemmThreads: Int) {
@@ -147,15 +136,11 @@ struct PassRunner<F: EvalScalar> {
                             } else if jointProjection {
                                 // The chunk's input projections are one product over every row, its
                                 // panels shared by the threads (a slice's own are one product of a
-                                // few rows per time step), then the slices, each adding the bias to
-                                // its own rows first.
+                                // few rows per time step), then the slices.
                                 for c0 in stride(from: 0, to: steps, by: chunk) {
                                     let c1 = Swift.min(steps, c0 + chunk)
-                                    let t0 = project(c0, c1, rows: 0, rowsAll, gemmThreads: runner.threads, bias: false)
-                                    parallelFor(items: slices, threads: runner.threads) { k in
-                                        addBias(times(c0, c1).ts, rows: k * rowsAll / slices, (k + 1) * rowsAll / slices)
-                                        recurChunk(k, c0, c1, t0: t0, gemmThreads: 1)
-                                    }
+                                    let t0 = project(c0, c1, rows: 0, rowsAll, gemmThreads: runner.threads)
+                                    parallelFor(items: slices, threads: runner.threads) { k in recurChunk(k, c0, c1, t0: t0, gemmThreads: 1) }
                                 }
                             } else {
                                 parallelFor(items: slices, threads: runner.threads) { k in slice(k, gemmThreads: 1) }

@@ -10,6 +10,10 @@ protocol EvalScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable {
     static func tensorValues(_ t: ModelTensor) -> [Self]
     /// C[m, n] = A[m, k] · B[k, n] in this precision's kernel.
     static func gemm(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>, m: Int, k: Int, n: Int, threads: Int)
+    /// C[m, n] = A[m, k] · B[k, n] + bias[n]: each sum rounded, then the bias added (the bits of
+    /// `gemm` followed by `c[i, j] += bias[j]`).
+    static func gemm(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, _ c: UnsafeMutablePointer<Self>, m: Int, k: Int, n: Int,
+                     threads: Int, bias: UnsafePointer<Self>)
 }
 
 extension Double: EvalScalar {
@@ -26,6 +30,14 @@ extension Double: EvalScalar {
     static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int, threads: Int) {
         lstmk_gemm_f64(a, b, c, m, k, n)
     }
+    static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int,
+                     threads: Int, bias: UnsafePointer<Double>) {
+        lstmk_gemm_f64(a, b, c, m, k, n)
+        for i in 0..<m {
+            let row = c + i * n
+            for j in 0..<n { row[j] = row[j] + bias[j] }
+        }
+    }
 }
 
 extension Float: EvalScalar {
@@ -38,6 +50,10 @@ extension Float: EvalScalar {
     }
     static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int, threads: Int) {
         fastMatmul(a, b, c, m: m, k: k, n: n, threads: threads)
+    }
+    static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int,
+                     threads: Int, bias: UnsafePointer<Float>) {
+        fastMatmul(a, b, c, m: m, k: k, n: n, threads: threads, bias: bias)
     }
 }
 

@@ -31,19 +31,21 @@ struct PassRunner<F: EvalScalar> {
     /// x: [T, B, I]; h: [B, P] in/out; c: [B, H] in/out (LSTM); writes h_t into
     /// y[t, b, yOffset ..< yOffset + P] with row stride `yStride`.
     ///
-    /// The input projections are computed a chunk of time steps at a time (about 4 MiB of
-    /// them), just before the steps that use them: the same bits as one product over all
-    /// steps (each element is its own chain), a working set that stays in cache, and no
-    /// page-faulting through hundreds of MiB of fresh memory on large batches. A reverse pass
-    /// with unequal sequence lengths visits rows at different time indices in one step, so it
-    /// takes all steps in one chunk.
+    /// The input projections are computed a chunk of time steps at a time (about 1 MiB of
+    /// them, an L2's worth), just before the steps that use them: the same bits as one product
+    /// over all steps (each element is its own chain), a working set that stays in cache, and
+    /// no page-faulting through fresh memory on every run. (Chunks of 4 MiB were mapped afresh
+    /// by malloc on every run and faulted in page by page: LSTM H = 128, B = 8, T = 1000 on
+    /// Zen 5 took 16.1 ms on one thread and 10.7 on two, against 11.5 and 6.4 with 1 MiB;
+    /// onnxruntime 17.7 and 9.0.) A reverse pass with unequal sequence lengths visits rows at
+    /// different time indices in one step, so it takes all steps in one chunk.
     func run(x: [F], h: inout [F], c: inout [F], y: inout [F], yStride: Int, yOffset: Int) {
         let s = pass.spec
         let g = s.gateCount * s.hiddenSize, inSize = s.inputSize
         guard steps * batch > 0 else { return }
         let uniform = lengths.allSatisfy { $0 == steps }
         let rowBytes = batch * g * MemoryLayout<F>.stride
-        let chunk = !pass.reverse || uniform ? Swift.max(1, Swift.min(steps, (4 << 20) / Swift.max(1, rowBytes))) : steps
+        let chunk = !pass.reverse || uniform ? Swift.max(1, Swift.min(steps, (1 << 20) / Swift.max(1, rowBytes))) : steps
         // Not zero-filled first: the product overwrites every element.
         var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
         // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
@@ -75,8 +77,8 @@ struct PassRunner<F: EvalScalar> {
             ? Swift.min(threads, batch / 16) : 1
         // Slices share each chunk's input projections when that costs at most one more hand-off
         // per 8 steps: LSTM H = 128, two threads, B = 32: 2.23 ms against 2.29 with each slice's
-        // own, B = 128: 8.98 against 9.15. From B = 4096 on (a chunk of one step) each slice
-        // projects its own rows, one hand-off per pass.
+        // own. With chunks of a few steps (B ≥ 128 at H = 128) each slice projects its own rows,
+        // one hand-off per pass (B = 4096: 320 ms against 339 with shared projections).
         let jointProjection = slices > 1 && (narrowSlices || chunk >= 8 || chunk == steps)
         let spaces = (0..<slices).map { k in Workspace<F>(spec: s, rows: (k + 1) * batch / slices - k * batch / slices) }
         let runner = self, rowsAll = batch

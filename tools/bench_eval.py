@@ -36,7 +36,7 @@ The ratio columns are (other runtime's time) / (lstmtool's time): above 1 means 
 --extras runs the single cases: the OpenBLAS sgemm anchor for input projections against
 `lstmbench --gemm`; B = 1 weight-streaming rates; the CLI case I = H = 512, B = 32, T = 200
 against onnxruntime; f64 against f32; streaming latency on Silero VAD's LSTM; H = 20, T = 100,
-B = 8192.
+B = 8192; a long sequence (LSTM H = 128, B = 8, T = 1000), one and two threads.
 
 Needs numpy, onnx, onnxruntime and a release build (`swift build -c release`); PyTorch and
 oneDNN (`apt-get install libdnnl-dev libopenblas-dev`) are optional and only ever used here.
@@ -481,6 +481,21 @@ def extras(opts, bench, tool, tmp):
             if torch is not None and not opts.no_torch:
                 d[f"torch{n}_ms"] = time_torch(cell, t, x, n, 1, 5)[0]
         print(json.dumps(d), flush=True)
+    # 7. Long sequences: LSTM H = I = 128, B = 8, T = 1000 (the input projections of many steps).
+    H, B = 128, 8
+    t = make_model("lstm", H, H, rng)
+    mj, ml, mo = (os.path.join(tmp, f"l.{e}") for e in ("json", "lstm", "onnx"))
+    write_json(mj, "lstm", H, H, t)
+    subprocess.run([tool, "convert", mj, ml, "--encoding", "raw"], check=True, capture_output=True)
+    write_onnx(mo, "lstm", H, H, t)
+    x = rng.standard_normal((1000, B, H)).astype(np.float32)
+    xp = os.path.join(tmp, "lx.npy")
+    np.save(xp, x)
+    d = {"case": "long_sequence", "cell": "lstm", "H": H, "B": B, "T": 1000}
+    for n in (1, 2):
+        d[f"lstmtool{n}_ms"] = ours(bench, ml, xp, n, "auto", 1, 9)
+        d[f"ort{n}_ms"] = time_ort(mo, x, n, 1, 9)[0]
+    print(json.dumps(d), flush=True)
 
 
 def f64_grid(opts, bench, tool, tmp):

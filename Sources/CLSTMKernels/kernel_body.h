@@ -379,11 +379,14 @@ static TGT __attribute__((noinline)) void FN(tiled_any)(int mr, int np, int wf, 
 // tile holds, each depth slice of a group of panels is widened once into a buffer (per row
 // block) and then read as doubles by every row tile, so the conversion is not repeated per
 // tile; a single row tile widens as it loads.
-static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
+// bias (NULL for none): added to each row block's finished sums while they are still in cache,
+// each sum rounded first (the bits of a second pass over C).
+static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, const double *bias, double *c, ptrdiff_t m,
+                             ptrdiff_t k, ptrdiff_t n) {
     const ptrdiff_t ps = k * LSTMK_PANEL, full = n / LSTMK_PANEL, panels = (n + LSTMK_PANEL - 1) / LSTMK_PANEL;
     const size_t esize = wf ? sizeof(float) : sizeof(double);
     if (k == 0) {
-        for (ptrdiff_t i = 0; i < m * n; i++) c[i] = 0;
+        for (ptrdiff_t i = 0; i < m * n; i++) c[i] = bias ? 0.0 + bias[i % n] : 0;
         return;
     }
     // Up to 8 rows (the recurrent product of a small batch): taller, narrower tiles (MRD rows ×
@@ -395,7 +398,6 @@ static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, double *c, 
         for (ptrdiff_t k0 = 0; k0 < k; k0 += KCD) {
             const ptrdiff_t kc = k - k0 < KCD ? k - k0 : KCD;
             const int acc_in = k0 > 0;
-            const int last = k0 + kc == k;
             ptrdiff_t p = 0;
             if (m == 1)
                 for (; p + NPD <= full; p += NPD) {
@@ -442,6 +444,9 @@ static TGT void FN(gemm_f64)(const double *a, const void *w, int wf, double *c, 
                 }
             }
         }
+        if (bias)
+            for (ptrdiff_t i = i0; i < i1; i++)
+                for (ptrdiff_t j = 0; j < n; j++) c[i * n + j] = c[i * n + j] + bias[j];
     }
     free(buf);
 }

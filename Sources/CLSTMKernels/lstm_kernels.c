@@ -255,13 +255,18 @@ void lstmk_gemm_bias_f32_threads(const float *a, const float *w, const float *bi
 }
 
 void lstmk_gemm_f64(const double *a, const double *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
+    lstmk_gemm_bias_f64(a, w, 0, c, m, k, n);
+}
+
+void lstmk_gemm_bias_f64(const double *a, const double *w, const double *bias, double *c, ptrdiff_t m, ptrdiff_t k,
+                         ptrdiff_t n) {
     if (m <= 0 || n <= 0) return;
     // No path fuses or reorders anything here, so every path gives the same bits; the choice
     // is only about speed.
-    DISPATCH(gemm_f64, a, w, 0, c, m, k, n)
+    DISPATCH(gemm_f64, a, w, 0, bias, c, m, k, n)
 }
 
 void lstmk_gemm_f64_w32(const double *a, const float *w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n) {
     if (m <= 0 || n <= 0) return;
-    DISPATCH(gemm_f64, a, w, 1, c, m, k, n)
+    DISPATCH(gemm_f64, a, w, 1, 0, c, m, k, n)
 }

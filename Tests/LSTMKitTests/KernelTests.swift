@@ -280,6 +280,16 @@ final class KernelTests: XCTestCase {
                     lstmk_gemm_f64(ap.baseAddress, bp.baseAddress, cp.baseAddress!, m, k, n)
                 } } }
                 XCTAssertEqual(c.map(\.bitPattern), ref.map(\.bitPattern), "\(path.name) \(m)×\(k)×\(n)")
+                // With a bias added as the rows are finished: the reference loop, then + bias[j].
+                let bias = (0..<n).map { _ in rng.uniform(1) }
+                var withBias = [Double](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { bp in bias.withUnsafeBufferPointer { bb in
+                    withBias.withUnsafeMutableBufferPointer { cp in
+                        lstmk_gemm_bias_f64(ap.baseAddress, bp.baseAddress, bb.baseAddress, cp.baseAddress!, m, k, n)
+                    }
+                } } }
+                let expected = (0..<(m * n)).map { ref[$0] + bias[$0 % n] }
+                XCTAssertEqual(withBias.map(\.bitPattern), expected.map(\.bitPattern), "\(path.name) \(m)×\(k)×\(n) with a bias")
             }
         }
     }

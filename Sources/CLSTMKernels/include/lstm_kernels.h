@@ -124,6 +124,10 @@ void lstmk_gru_step_units_f64(const double *xw, ptrdiff_t xw_step, const double 
 /// summed in ascending k from 0, every product rounded before it is added, never fused. The
 /// same bits on every path (docs/CELLS.md §11.1).
 void lstmk_gemm_f64(const double *a, const double *packed_w, double *c, ptrdiff_t m, ptrdiff_t k, ptrdiff_t n);
+/// lstmk_gemm_f64 that also adds bias[n] (NULL: none) to every row, each sum rounded first: the
+/// bits of a second pass C[i, j] + bias[j], while the rows are still in cache.
+void lstmk_gemm_bias_f64(const double *a, const double *packed_w, const double *bias, double *c, ptrdiff_t m,
+                         ptrdiff_t k, ptrdiff_t n);
 /// lstmk_gemm_f64 over a packed W stored as float32 (weights that are exactly float32), each
 /// weight widened exactly to double as it is used: the bits of lstmk_gemm_f64 over the widened
 /// W, reading half the bytes. May allocate a buffer of at most 128 KiB (when m is more than one

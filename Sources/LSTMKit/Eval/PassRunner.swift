@@ -32,7 +32,7 @@ struct PassRunner<F: EvalScalar> {
     /// y[t, b, yOffset ..< yOffset + P] with row stride `yStride`.
     ///
     /// The input projections are computed a chunk of time steps at a time (about 1 MiB of
-    /// them, an L2's worth), just before the steps that use them: the same bits as one product
+    /// them, an L2's worth; 4 MiB for threads sharing each step and in f64), just before the steps that use them: the same bits as one product
     /// over all steps (each element is its own chain), a working set that stays in cache, and
     /// no page-faulting through fresh memory on every run. (Chunks of 4 MiB were mapped afresh
     /// by malloc on every run and faulted in page by page: LSTM H = 128, B = 8, T = 1000 on
@@ -45,9 +45,6 @@ struct PassRunner<F: EvalScalar> {
         guard steps * batch > 0 else { return }
         let uniform = lengths.allSatisfy { $0 == steps }
         let rowBytes = batch * g * MemoryLayout<F>.stride
-        let chunk = !pass.reverse || uniform ? Swift.max(1, Swift.min(steps, (1 << 20) / Swift.max(1, rowBytes))) : steps
-        // Not zero-filled first: the product overwrites every element.
-        var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
         // Slices of rows, one per thread (f32 only, and only when the recurrence is worth
         // more than ~8 M multiply-adds), of at least 16 rows each: a slice of fewer rows reads
         // all of W_h per step for little work, so small batches share each step instead
@@ -75,6 +72,14 @@ struct PassRunner<F: EvalScalar> {
         let slices = narrowSlices ? Swift.min(threads, batch / 4)
             : F.self == Float.self && threads > 1 && batch >= 32 && perStep * steps >= 1 << 23 && !wideRecurrence
             ? Swift.min(threads, batch / 16) : 1
+        // A team (threads sharing each step) lasts one chunk, and rebalances every 8 steps: its
+        // chunks stay about 4 MiB, as before (LSTM H = 512, B = 32 with 1 MiB, 4 steps a chunk:
+        // 68 ms on two threads against 37); so do the f64 path's.
+        let teamed = slices == 1 && threads > 1 && teamSize(rows: batch, threads: threads) != nil
+        let chunkBytes = teamed || F.self == Double.self ? 4 << 20 : 1 << 20
+        let chunk = !pass.reverse || uniform ? Swift.max(1, Swift.min(steps, chunkBytes / Swift.max(1, rowBytes))) : steps
+        // Not zero-filled first: the product overwrites every element.
+        var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }
         // Slices share each chunk's input projections when that costs at most one more hand-off
         // per 8 steps: LSTM H = 128, two threads, B = 32: 2.23 ms against 2.29 with each slice's
         // own. With chunks of a few steps (B ≥ 128 at H = 128) each slice projects its own rows,

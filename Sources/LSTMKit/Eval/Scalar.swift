@@ -32,11 +32,7 @@ extension Double: EvalScalar {
     }
     static func gemm(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, k: Int, n: Int,
                      threads: Int, bias: UnsafePointer<Double>) {
-        lstmk_gemm_f64(a, b, c, m, k, n)
-        for i in 0..<m {
-            let row = c + i * n
-            for j in 0..<n { row[j] = row[j] + bias[j] }
-        }
+        lstmk_gemm_bias_f64(a, b, bias, c, m, k, n)
     }
 }
 

@@ -32,9 +32,10 @@ struct PassRunner<F: EvalScalar> {
     /// y[t, b, yOffset ..< yOffset + P] with row stride `yStride`.
     ///
     /// The input projections are computed a chunk of time steps at a time (about 1 MiB of
-    /// them, an L2's worth; 4 MiB for threads sharing each step and in f64), just before the steps that use them: the same bits as one product
-    /// over all steps (each element is its own chain), a working set that stays in cache, and
-    /// no page-faulting through fresh memory on every run. (Chunks of 4 MiB were mapped afresh
+    /// them, an L2's worth, when they come to more than 4 MiB in all; else, and for threads
+    /// sharing each step and in f64, about 4 MiB), just before the steps that use them: the
+    /// same bits as one product over all steps (each element is its own chain), a working set
+    /// that stays in cache, and no page-faulting through fresh memory on every run. (Chunks of 4 MiB were mapped afresh
     /// by malloc on every run and faulted in page by page: LSTM H = 128, B = 8, T = 1000 on
     /// Zen 5 took 16.1 ms on one thread and 10.7 on two, against 11.5 and 6.4 with 1 MiB;
     /// onnxruntime 17.7 and 9.0.) A reverse pass with unequal sequence lengths visits rows at
@@ -74,9 +75,11 @@ struct PassRunner<F: EvalScalar> {
             ? Swift.min(threads, batch / 16) : 1
         // A team (threads sharing each step) lasts one chunk, and rebalances every 8 steps: its
         // chunks stay about 4 MiB, as before (LSTM H = 512, B = 32 with 1 MiB, 4 steps a chunk:
-        // 68 ms on two threads against 37); so do the f64 path's.
+        // 68 ms on two threads against 37); so do the f64 path's. Projections of 4 MiB or less
+        // in all are one chunk: one pass over W_x, which for a large layer at B = 1 (16 MiB at
+        // H = 1024) would otherwise push W_h out of L3 in the middle of the steps.
         let teamed = slices == 1 && threads > 1 && teamSize(rows: batch, threads: threads) != nil
-        let chunkBytes = teamed || F.self == Double.self ? 4 << 20 : 1 << 20
+        let chunkBytes = teamed || F.self == Double.self || steps * rowBytes <= 4 << 20 ? 4 << 20 : 1 << 20
         let chunk = !pass.reverse || uniform ? Swift.max(1, Swift.min(steps, chunkBytes / Swift.max(1, rowBytes))) : steps
         // Not zero-filled first: the product overwrites every element.
         var xw = [F](unsafeUninitializedCapacity: chunk * batch * g) { _, count in count = chunk * batch * g }

@@ -2,7 +2,7 @@
 """Evaluator benchmark: lstmtool's f32 path next to onnxruntime, PyTorch and oneDNN (CPU), in one run.
 
     python3 tools/bench_eval.py [--bin .build/release] [--hidden 32,128,256,512,1024] [--batch 1,8,32,128,4096]
-        [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4] [--rounds 3]
+        [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4] [--rounds 3] [--long-rounds 2]
         [--no-cli] [--no-torch] [--torch-max-gflop X] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
     python3 tools/bench_eval.py --extras      # the single cases of docs/PERFORMANCE.md (see below)
     python3 tools/bench_eval.py --f64 [--hidden …] [--batch …]   # f64 against f32 on the grid's shapes
@@ -23,15 +23,20 @@ with 1 and 2 threads (--threads):
 
 Each time is the median of up to --repeats runs after one warm-up, with fewer repeats for long
 cases so that one measurement takes about --budget-s seconds (a case estimated to take over
-60 s per run is run once, without warm-up). Rows whose measurement takes under a second are
-measured in --rounds rounds (default 3), onnxruntime and lstmtool taking turns, and each
-runtime's time is the median of its rounds (PyTorch and oneDNN, the anchors, are measured
-once): the host's speed drifts within minutes, and one measurement each would favour whichever
-ran in a fast minute. Cases above --skip-over-gflop GFLOP are skipped;
+60 s per run is run once, without warm-up). Every row is measured in rounds: in each round
+onnxruntime and lstmtool run back to back at each thread count, onnxruntime first in odd
+rounds and lstmtool first in even ones; rows whose measurement takes under a second get
+--rounds rounds (default 3), longer ones --long-rounds (default 2). A row's ratio is the
+median of its rounds' ratios (two times taken seconds apart: the host's speed drifts within
+minutes, and a slowed spell that spoils one round does not decide the row); its times are
+each runtime's median over the rounds. PyTorch, oneDNN (the anchors) and the forced kernel
+paths are measured once, after the rounds. Cases above --skip-over-gflop GFLOP are skipped;
 PyTorch sits out cases above --torch-max-gflop (default 2000: LSTM and GRU at H = 1024,
 B = 4096, where its process outgrows a 24 GiB machine).
+The CLI column is the fastest of 3–5 runs at T = 100 minus the fastest at T = 1 (one of each
+for cases over a minute); where that is below the spread of the T = 1 runs, the table says so
+instead of printing start-up noise. The max abs diff compares the CLI's output with onnxruntime's.
 The ratio columns are (other runtime's time) / (lstmtool's time): above 1 means lstmtool is faster.
-"max abs diff" is lstmtool's CLI output against onnxruntime's.
 
 --extras runs the single cases: the OpenBLAS sgemm anchor for input projections against
 `lstmbench --gemm`; B = 1 weight-streaming rates; the CLI case I = H = 512, B = 32, T = 200
@@ -185,7 +190,9 @@ def ours(bench, model, xp, threads, kernel, warm, reps):
 
 
 def cli_ms(tool, model, xp, x1p, yp, threads, reps):
-    """Wall time of `lstmtool run` on xp minus on x1p (one step), median of reps pairs."""
+    """Wall time of `lstmtool run` on xp minus on x1p (one step): the fastest of reps runs of
+    each (process start-up only ever adds time, so the minimum is its floor), and the spread
+    (max − min) of the one-step runs, below which a difference is start-up noise."""
     env = dict(os.environ, LSTMTOOL_THREADS=str(threads))
     env.pop("LSTMTOOL_KERNEL", None)
     def wall(inp):
@@ -193,7 +200,11 @@ def cli_ms(tool, model, xp, x1p, yp, threads, reps):
         subprocess.run([tool, "run", model, "--input", inp, "--output", yp], check=True, env=env)
         return (time.perf_counter() - t0) * 1e3
     wall(x1p)
-    return statistics.median(wall(xp) - wall(x1p) for _ in range(reps))
+    full, one = [], []
+    for _ in range(reps):
+        one.append(wall(x1p))
+        full.append(wall(xp)) # last: yp holds the whole run's output afterwards
+    return min(full) - min(one), max(one) - min(one)
 
 
 def cpu_model():
@@ -284,24 +295,33 @@ def grid(opts, bench, tool, tmp):
                 # Estimated ms of one run at ~40 GFLOP/s (B = 1 is bound by the weight stream).
                 est = flops / 40e6
                 warm, reps = plan(est, opts)
-                # Rows whose measurement takes under a second are measured in --rounds rounds,
-                # onnxruntime and lstmtool taking turns, and each keeps the median of its rounds:
-                # this host's speed drifts by up to 20 % within minutes, which would otherwise
-                # favour whichever runtime happened to run in a fast minute.
-                rounds = opts.rounds if est * (warm + reps) < 1000 else 1
+                # Every row is measured in rounds; in each round onnxruntime and lstmtool run back
+                # to back at each thread count, in turns (onnxruntime first in odd rounds, lstmtool
+                # first in even ones), and the row's ratio is the median of the rounds' ratios.
+                # This host's speed drifts by up to 20 % within minutes: a ratio of two times taken
+                # seconds apart is what a slowed spell disturbs least, and a spell that spoils one
+                # round does not decide the row. Rows under a second get --rounds rounds, longer
+                # ones --long-rounds (the two orders once each).
+                rounds = opts.rounds if est * (warm + reps) < 1000 else opts.long_rounds
                 r = {"cell": cell.upper(), "H": H, "B": B, "gflop": flops / 1e9, "repeats": reps, "rounds": rounds}
                 y_ort = None
-                for rnd in range(1, rounds):
+                for rnd in range(rounds):
                     for n in threads:
-                        r.setdefault(f"ort{n}_rounds", []).append(time_ort(mo, x, n, warm, reps)[0])
-                    for k in kernels:
-                        for n in threads:
-                            r.setdefault(f"ours{n}_{k}_rounds", []).append(ours(bench, ml, xp, n, k, warm, reps))
+                        order = ("ort", "ours") if rnd % 2 == 0 else ("ours", "ort")
+                        for who in order:
+                            if who == "ort":
+                                ms, y = time_ort(mo, x, n, warm, reps)
+                                y_ort = y if y_ort is None else y_ort
+                                r.setdefault(f"ort{n}_rounds", []).append(ms)
+                            else:
+                                r.setdefault(f"ours{n}_auto_rounds", []).append(ours(bench, ml, xp, n, "auto", warm, reps))
+                        r.setdefault(f"ratio{n}_rounds", []).append(r[f"ort{n}_rounds"][-1] / r[f"ours{n}_auto_rounds"][-1])
                 for n in threads:
-                    ms, y = time_ort(mo, x, n, warm, reps)
-                    r.setdefault(f"ort{n}_rounds", []).append(ms)
                     r[f"ort{n}"] = statistics.median(r[f"ort{n}_rounds"])
-                    y_ort = y if y_ort is None else y_ort
+                    r[f"ours{n}_auto"] = statistics.median(r[f"ours{n}_auto_rounds"])
+                    r[f"ratio{n}"] = statistics.median(r[f"ratio{n}_rounds"])
+                # The anchors (PyTorch, oneDNN) and the forced kernel paths: once each, after the rounds.
+                for n in threads:
                     if use_torch and flops / 1e9 <= opts.torch_max_gflop:
                         ms, y_t = time_torch(cell, t, x, n, warm, reps)
                         r[f"torch{n}"] = ms
@@ -315,12 +335,14 @@ def grid(opts, bench, tool, tmp):
                             r[f"onednn{n}"] = d["median_ms"]
                             r["onednn_impl"] = d["impl"]
                 for k in kernels:
-                    for n in threads:
-                        r.setdefault(f"ours{n}_{k}_rounds", []).append(ours(bench, ml, xp, n, k, warm, reps))
-                        r[f"ours{n}_{k}"] = statistics.median(r[f"ours{n}_{k}_rounds"])
+                    if k != "auto":
+                        for n in threads:
+                            r[f"ours{n}_{k}"] = ours(bench, ml, xp, n, k, warm, reps)
                 if not opts.no_cli:
-                    r["cli1"] = cli_ms(tool, ml, xp, x1p, yp, 1, max(1, min(3, reps)))
-                subprocess.run([tool, "run", ml, "--input", xp, "--output", yp], check=True)
+                    # Cases run once without warm-up (over a minute per run) get one CLI pair.
+                    r["cli1"], r["cli1_noise"] = cli_ms(tool, ml, xp, x1p, yp, 1, 1 if warm == 0 else max(3, min(5, reps)))
+                else:
+                    subprocess.run([tool, "run", ml, "--input", xp, "--output", yp], check=True)
                 y = np.load(yp)
                 r["diff"] = float(np.abs(y - y_ort[:, 0]).max())
                 rows.append(r)
@@ -352,19 +374,34 @@ def table(rows, threads, kernels, have_onednn, have_torch):
         c = [r["cell"], str(r["H"]), str(r["B"])]
         for n in threads:
             mine = r.get(f"ours{n}_auto")
+            paired = r.get(f"ratio{n}")
             c += [fmt(mine, ".2f" if mine and mine < 10 else ".1f"), fmt(r.get(f"ort{n}"), ".2f" if r.get(f"ort{n}", 99) < 10 else ".1f"),
-                  ratio(r.get(f"ort{n}"), mine)]
+                  f"{paired:.2f}×" if paired is not None else ratio(r.get(f"ort{n}"), mine)]
             if have_torch:
                 c += [fmt(r.get(f"torch{n}"))]
             if have_onednn:
                 c += [fmt(r.get(f"onednn{n}"))]
-        c += [fmt(r.get("cli1")), ratio(r.get("ort1"), r.get("cli1"))]
+        cli, noise = r.get("cli1"), r.get("cli1_noise")
+        if cli is not None and noise is not None and cli < noise:
+            c += [f"< {noise:.1f} (start-up noise)", "—"]
+        else:
+            c += [fmt(cli), ratio(r.get("ort1"), cli)]
         for k in kernels:
             if k != "auto":
                 c += [fmt(r.get(f"ours1_{k}"))] + ([fmt(r.get(f"ours2_{k}"))] if 2 in threads else [])
         mine = r.get("ours1_auto")
         c += [fmt(r["gflop"] / mine * 1e3 if mine else None), f"{r['diff']:.1e}"]
         out.append("| " + " | ".join(c) + " |")
+    # The done-when count: rows where lstmtool is at least as fast as onnxruntime, per thread count.
+    out.append("")
+    for n in threads:
+        measured = [r for r in rows if not r.get("skipped") and r.get(f"ort{n}") and r.get(f"ours{n}_auto")]
+        behind = [r for r in measured if r.get(f"ratio{n}", r[f"ort{n}"] / r[f"ours{n}_auto"]) < 1]
+        out.append(f"{n} thread{'s' if n > 1 else ''}: lstmtool at least as fast as onnxruntime in "
+                   f"{len(measured) - len(behind)} of {len(measured)} rows" +
+                   ("; behind: " + ", ".join(f"{r['cell']} H = {r['H']}, B = {r['B']} "
+                                             f"(rounds {' / '.join(f'{v:.2f}' for v in r.get(f'ratio{n}_rounds', []))})"
+                                             for r in behind) if behind else ""))
     return "\n".join(out)
 
 
@@ -553,7 +590,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--budget-s", type=float, default=4.0)
     ap.add_argument("--rounds", type=int, default=3,
-                    help="rows that take under a second: measure onnxruntime and lstmtool in this many alternating rounds")
+                    help="rows that take under a second: measure onnxruntime and lstmtool in this many rounds, "
+                         "taking turns; a row's ratio is the median of its rounds' ratios")
+    ap.add_argument("--long-rounds", type=int, default=2,
+                    help="the same for rows that take longer (default 2: each runtime goes first once)")
     ap.add_argument("--skip-over-gflop", type=float, default=float("inf"))
     # PyTorch keeps every step's gates of a whole batch: LSTM H = 1024, B = 4096 (6900 GFLOP)
     # took its process past 24 GiB and the kernel killed the run.

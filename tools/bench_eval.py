@@ -2,8 +2,9 @@
 """Evaluator benchmark: lstmtool's f32 path next to onnxruntime, PyTorch and oneDNN (CPU), in one run.
 
     python3 tools/bench_eval.py [--bin .build/release] [--hidden 32,128,256,512,1024] [--batch 1,8,32,128,4096]
-        [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4] [--rounds 3] [--long-rounds 2]
-        [--no-cli] [--no-torch] [--torch-max-gflop X] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
+        [--cells lstm,gru] [--threads 1,2] [--kernels auto,portable] [--repeats 5] [--budget-s 4]
+        [--rounds 3] [--long-rounds 2] [--statistic median|min] [--no-cli] [--no-torch]
+        [--torch-max-gflop X] [--no-onednn] [--skip-over-gflop X] [--json out.json] [--quick]
     python3 tools/bench_eval.py --extras      # the single cases of docs/PERFORMANCE.md (see below)
     python3 tools/bench_eval.py --f64 [--hidden …] [--batch …]   # f64 against f32 on the grid's shapes
 
@@ -21,9 +22,9 @@ with 1 and 2 threads (--threads):
 * oneDNN (if tools/bench_c/onednn_rnn.c compiles against libdnnl-dev): its LSTM / lbr_gru primitive,
   OMP_NUM_THREADS = n.
 
-Each time is the median of up to --repeats runs after one warm-up, with fewer repeats for long
-cases so that one measurement takes about --budget-s seconds (a case estimated to take over
-60 s per run is run once, without warm-up). Every row is measured in rounds: in each round
+Each time is the median (--statistic min: the fastest) of up to --repeats runs after one
+warm-up, with fewer repeats for long cases so that one measurement takes about --budget-s
+seconds (a case estimated to take over 60 s per run is run once, without warm-up). Every row is measured in rounds: in each round
 onnxruntime and lstmtool run back to back at each thread count, onnxruntime first in odd
 rounds and lstmtool first in even ones; rows whose measurement takes under a second get
 --rounds rounds (default 3), longer ones --long-rounds (default 2). A row's ratio is the
@@ -34,8 +35,8 @@ paths are measured once, after the rounds. Cases above --skip-over-gflop GFLOP a
 PyTorch sits out cases above --torch-max-gflop (default 2000: LSTM and GRU at H = 1024,
 B = 4096, where its process outgrows a 24 GiB machine).
 The CLI column is the fastest of 3–5 runs at T = 100 minus the fastest at T = 1 (one of each
-for cases over a minute); where that is below the spread of the T = 1 runs, the table says so
-instead of printing start-up noise. The max abs diff compares the CLI's output with onnxruntime's.
+for cases over a minute); where that is not above zero, the table says "start-up noise" (the
+JSON keeps the spread of the T = 1 runs as cli1_noise). The max abs diff compares the CLI's output with onnxruntime's.
 The ratio columns are (other runtime's time) / (lstmtool's time): above 1 means lstmtool is faster.
 
 --extras runs the single cases: the OpenBLAS sgemm anchor for input projections against
@@ -120,6 +121,10 @@ def plan(est_ms, opts):
     return 1, max(1, min(opts.repeats, int(opts.budget_s * 1e3 / max(est_ms, 1e-3))))
 
 
+# What one measurement reports of its timed runs: "median" (default) or "min" (--statistic).
+STATISTIC = "median"
+
+
 def timed(fn, warm, reps):
     for _ in range(warm):
         fn()
@@ -128,7 +133,7 @@ def timed(fn, warm, reps):
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(ts)
+    return min(ts) if STATISTIC == "min" else statistics.median(ts)
 
 
 def ort_session(path, threads):
@@ -138,14 +143,17 @@ def ort_session(path, threads):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def time_ort(path, x, threads, warm, reps):
+def time_ort(path, x, threads, warm, reps, keep=True):
+    """(ms, Y); Y is None unless keep (at H = 1024, B = 4096 each Y is 1.6 GB)."""
     sess = ort_session(path, threads)
     y = None
     def run():
         nonlocal y
+        y = None # the previous run's Y is freed before the next is made
         y = sess.run(None, {"x": x})[0]
     ms = timed(run, warm, reps)
-    return ms, y
+    del sess
+    return ms, (y if keep else None)
 
 
 def time_torch(cell, t, x, threads, warm, reps):
@@ -186,7 +194,7 @@ def ours(bench, model, xp, threads, kernel, warm, reps):
         env["LSTMTOOL_KERNEL"] = kernel
     out = subprocess.run([bench, model, xp, "--repeats", str(reps), "--warmup", str(warm)], check=True,
                          capture_output=True, text=True, env=env)
-    return json.loads(out.stdout)["median_ms"]
+    return json.loads(out.stdout)["min_ms" if STATISTIC == "min" else "median_ms"]
 
 
 def cli_ms(tool, model, xp, x1p, yp, threads, reps):
@@ -310,8 +318,9 @@ def grid(opts, bench, tool, tmp):
                         order = ("ort", "ours") if rnd % 2 == 0 else ("ours", "ort")
                         for who in order:
                             if who == "ort":
-                                ms, y = time_ort(mo, x, n, warm, reps)
+                                ms, y = time_ort(mo, x, n, warm, reps, keep=y_ort is None)
                                 y_ort = y if y_ort is None else y_ort
+                                y = None
                                 r.setdefault(f"ort{n}_rounds", []).append(ms)
                             else:
                                 r.setdefault(f"ours{n}_auto_rounds", []).append(ours(bench, ml, xp, n, "auto", warm, reps))
@@ -326,6 +335,7 @@ def grid(opts, bench, tool, tmp):
                         ms, y_t = time_torch(cell, t, x, n, warm, reps)
                         r[f"torch{n}"] = ms
                         r["torch_diff"] = float(np.abs(y_t - y_ort[:, 0]).max())
+                        y_t = None
                     if onednn:
                         env = dict(os.environ, OMP_NUM_THREADS=str(n))
                         out = subprocess.run([onednn, "lstm" if cell == "lstm" else "lbr_gru", str(T), str(B), str(I), str(H),
@@ -347,7 +357,21 @@ def grid(opts, bench, tool, tmp):
                 r["diff"] = float(np.abs(y - y_ort[:, 0]).max())
                 rows.append(r)
                 print(json.dumps(r), file=sys.stderr, flush=True)
+                # The largest rows hold gigabytes (X, onnxruntime's Y, ours); give them back
+                # before the next row, or the process outgrows a 24 GiB machine.
+                del x, y, y_ort
+                release_memory()
     return rows, threads, kernels, onednn is not None, use_torch
+
+
+def release_memory():
+    """Frees what Python no longer references and hands glibc's free heap back to the system."""
+    import gc, ctypes
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def table(rows, threads, kernels, have_onednn, have_torch):
@@ -381,9 +405,9 @@ def table(rows, threads, kernels, have_onednn, have_torch):
                 c += [fmt(r.get(f"torch{n}"))]
             if have_onednn:
                 c += [fmt(r.get(f"onednn{n}"))]
-        cli, noise = r.get("cli1"), r.get("cli1_noise")
-        if cli is not None and noise is not None and cli < noise:
-            c += [f"< {noise:.1f} (start-up noise)", "—"]
+        cli = r.get("cli1")
+        if cli is not None and cli <= 0:
+            c += ["start-up noise", "—"]
         else:
             c += [fmt(cli), ratio(r.get("ort1"), cli)]
         for k in kernels:
@@ -594,6 +618,9 @@ def main():
                          "taking turns; a row's ratio is the median of its rounds' ratios")
     ap.add_argument("--long-rounds", type=int, default=2,
                     help="the same for rows that take longer (default 2: each runtime goes first once)")
+    ap.add_argument("--statistic", choices=["median", "min"], default="median",
+                    help="what a measurement of lstmtool, onnxruntime or PyTorch reports of its timed runs: "
+                         "the median (default) or the fastest (interference only ever adds time)")
     ap.add_argument("--skip-over-gflop", type=float, default=float("inf"))
     # PyTorch keeps every step's gates of a whole batch: LSTM H = 1024, B = 4096 (6900 GFLOP)
     # took its process past 24 GiB and the kernel killed the run.
@@ -607,6 +634,8 @@ def main():
     ap.add_argument("--json", help="also write the grid's rows here")
     ap.add_argument("--f64", action="store_true", help="f64 against f32 on the grid's shapes (one thread) instead of the grid")
     opts = ap.parse_args()
+    global STATISTIC
+    STATISTIC = opts.statistic
     if "auto" not in opts.kernels.split(","):
         opts.kernels = "auto," + opts.kernels
     if opts.quick:

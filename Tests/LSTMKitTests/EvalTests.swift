@@ -151,6 +151,30 @@ final class EvalTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ran, 28, "every numpy-referenced golden case was checked")
     }
 
+    /// The same on every kernel path this CPU has, forced in turn (LSTMTOOL_KERNEL's switch):
+    /// a machine without AVX-512, or without AVX2 and FMA, runs the avx2 or portable path end to
+    /// end, gate steps and threads included, so each must pass on its own.
+    func testEveryKernelPathMatchesTheIndependentF64Reference() throws {
+        defer { KernelPath.force(nil) }
+        let cases = try GoldenCase.discover(under: KitTest.path("fixtures/golden"))
+        for path in KernelPath.supported {
+            XCTAssertTrue(KernelPath.force(path), path.name)
+            var ran = 0
+            for file in cases {
+                var g = try GoldenCase(path: file)
+                guard var reference = g.expected[.f64], reference.reference?.contains("numpy") == true else { continue }
+                reference.atol = 3e-5
+                reference.rtol = 1e-4
+                g.expected[.f32] = reference
+                let r = Verifier.verify(g, precision: .f32, modelPath: nil)
+                XCTAssertEqual(r.status, .pass, "\(path.name) \(g.name): \(r.error ?? r.outputs.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
+                ran += 1
+            }
+            XCTAssertGreaterThanOrEqual(ran, 28, "\(path.name): every numpy-referenced golden case was checked")
+        }
+        XCTAssertTrue(KernelPath.supported.contains(.portable))
+    }
+
     /// Half-precision weights evaluate the same values widened exactly.
     func testHalfPrecisionWeightsAreWidenedExactly() throws {
         for (vi, variant) in KitTest.variants.enumerated() {

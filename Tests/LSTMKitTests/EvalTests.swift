@@ -136,6 +136,25 @@ final class EvalTests: XCTestCase {
     /// written from the equations, sharing no code with the evaluator) on every golden case:
     /// a bug in the equations the two Swift paths share would show here.
     func testF32MatchesTheIndependentF64ReferenceOnEveryGoldenCase() throws {
+        XCTAssertGreaterThanOrEqual(try checkF32AgainstTheNumpyReference(label: "auto"), 28,
+                                    "every numpy-referenced golden case was checked")
+    }
+
+    /// The same on every kernel path this CPU has, forced in turn (LSTMTOOL_KERNEL's switch):
+    /// a machine without AVX-512, or without AVX2 and FMA, runs the avx2 or portable path end to
+    /// end, gate steps and threads included, so each must pass on its own.
+    func testEveryKernelPathMatchesTheIndependentF64Reference() throws {
+        defer { KernelPath.force(nil) }
+        XCTAssertTrue(KernelPath.supported.contains(.portable))
+        for path in KernelPath.supported {
+            XCTAssertTrue(KernelPath.force(path), path.name)
+            XCTAssertGreaterThanOrEqual(try checkF32AgainstTheNumpyReference(label: path.name), 28,
+                                        "\(path.name): every numpy-referenced golden case was checked")
+        }
+    }
+
+    /// Verifies f32 against each golden case's numpy float64 outputs; returns how many ran.
+    private func checkF32AgainstTheNumpyReference(label: String) throws -> Int {
         var ran = 0
         for file in try GoldenCase.discover(under: KitTest.path("fixtures/golden")) {
             var g = try GoldenCase(path: file)
@@ -145,34 +164,10 @@ final class EvalTests: XCTestCase {
             reference.rtol = 1e-4
             g.expected[.f32] = reference
             let r = Verifier.verify(g, precision: .f32, modelPath: nil)
-            XCTAssertEqual(r.status, .pass, "\(g.name): \(r.error ?? r.outputs.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
+            XCTAssertEqual(r.status, .pass, "\(label) \(g.name): \(r.error ?? r.outputs.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
             ran += 1
         }
-        XCTAssertGreaterThanOrEqual(ran, 28, "every numpy-referenced golden case was checked")
-    }
-
-    /// The same on every kernel path this CPU has, forced in turn (LSTMTOOL_KERNEL's switch):
-    /// a machine without AVX-512, or without AVX2 and FMA, runs the avx2 or portable path end to
-    /// end, gate steps and threads included, so each must pass on its own.
-    func testEveryKernelPathMatchesTheIndependentF64Reference() throws {
-        defer { KernelPath.force(nil) }
-        let cases = try GoldenCase.discover(under: KitTest.path("fixtures/golden"))
-        for path in KernelPath.supported {
-            XCTAssertTrue(KernelPath.force(path), path.name)
-            var ran = 0
-            for file in cases {
-                var g = try GoldenCase(path: file)
-                guard var reference = g.expected[.f64], reference.reference?.contains("numpy") == true else { continue }
-                reference.atol = 3e-5
-                reference.rtol = 1e-4
-                g.expected[.f32] = reference
-                let r = Verifier.verify(g, precision: .f32, modelPath: nil)
-                XCTAssertEqual(r.status, .pass, "\(path.name) \(g.name): \(r.error ?? r.outputs.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
-                ran += 1
-            }
-            XCTAssertGreaterThanOrEqual(ran, 28, "\(path.name): every numpy-referenced golden case was checked")
-        }
-        XCTAssertTrue(KernelPath.supported.contains(.portable))
+        return ran
     }
 
     /// Half-precision weights evaluate the same values widened exactly.

@@ -24,19 +24,24 @@ with 1 and 2 threads (--threads):
 
 Each time is the median (--statistic min: the fastest) of up to --repeats runs after one
 warm-up, with fewer repeats for long cases so that one measurement takes about --budget-s
-seconds (a case estimated to take over 60 s per run is run once, without warm-up). Every row is measured in rounds: in each round
-onnxruntime and lstmtool run back to back at each thread count, onnxruntime first in odd
-rounds and lstmtool first in even ones; rows whose measurement takes under a second get
---rounds rounds (default 3), longer ones --long-rounds (default 2). A row's ratio is the
-median of its rounds' ratios (two times taken seconds apart: the host's speed drifts within
-minutes, and a slowed spell that spoils one round does not decide the row); its times are
-each runtime's median over the rounds. PyTorch, oneDNN (the anchors) and the forced kernel
-paths are measured once, after the rounds. Cases above --skip-over-gflop GFLOP are skipped;
-PyTorch sits out cases above --torch-max-gflop (default 2000: LSTM and GRU at H = 1024,
-B = 4096, where its process outgrows a 24 GiB machine).
+seconds (a case estimated to take over 60 s per run is run once, without warm-up).
+
+Every row is measured in rounds: in each round onnxruntime and lstmtool run back to back at
+each thread count, onnxruntime first in odd rounds and lstmtool first in even ones; rows whose
+measurement takes under a second get --rounds rounds (default 3), longer ones --long-rounds
+(default 2). A row's ratio is the median of its rounds' ratios (two times taken seconds apart:
+the host's speed drifts within minutes, and a slowed spell that spoils one round does not
+decide the row); its times are each runtime's median over the rounds. PyTorch, oneDNN (the
+anchors) and the forced kernel paths are measured once, after the rounds. Cases above
+--skip-over-gflop GFLOP are skipped; PyTorch sits out cases above --torch-max-gflop (default
+2000: LSTM and GRU at H = 1024, B = 4096, where its process outgrows a 24 GiB machine). Those
+two rows alone take about 20 GB (onnxruntime's buffers): on a 24 GiB machine run them in their
+own invocation (--hidden 1024 --batch 4096) and the rest with --skip-over-gflop 2000.
+
 The CLI column is the fastest of 3–5 runs at T = 100 minus the fastest at T = 1 (one of each
 for cases over a minute); where that is not above the spread of the T = 1 runs (cli1_noise in
-the JSON), the table says it is within start-up noise instead of printing it. The max abs diff compares the CLI's output with onnxruntime's.
+the JSON), the table says it is within start-up noise instead of printing it. The max abs diff
+compares the CLI's output with onnxruntime's.
 The ratio columns are (other runtime's time) / (lstmtool's time): above 1 means lstmtool is faster.
 
 --extras runs the single cases: the OpenBLAS sgemm anchor for input projections against
